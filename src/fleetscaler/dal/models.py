@@ -1,0 +1,88 @@
+"""pynamodb models for the three kinds of item in the metadata table.
+
+All items share one table with partition key `id` (string), so the table is the seed sample's layout:
+
+- `server_config`: the fleet (servers, weights, instance counts, ...) plus the router's request counter.
+- `custom-resource:ResourceType:Property`: the scalable dimension Application Auto Scaling sees.
+- `request_counter`: the seed sample's counter item; kept readable, no longer written (see README).
+
+List attributes are untyped on purpose: operators edit the item by hand, and a wrong element type must
+become a validation message (`fleetscaler.logic.server_config`), not a deserialization crash.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+SERVER_CONFIG_ID = "server_config"
+REQUEST_COUNTER_ID = "request_counter"
+DIMENSION_ID = "custom-resource:ResourceType:Property"
+DEFAULT_TABLE_NAME = "fleetscaler-metadata"
+
+
+class _TableItem(Model):
+    class Meta:
+        table_name = DEFAULT_TABLE_NAME
+
+    id = UnicodeAttribute(hash_key=True)
+
+
+class ServerConfigItem(_TableItem):
+    class Meta:
+        table_name = DEFAULT_TABLE_NAME
+
+    servers = ListAttribute(null=True)  # type: ignore[var-annotated]
+    weights = ListAttribute(null=True)  # type: ignore[var-annotated]
+    current_instance_count = ListAttribute(null=True)  # type: ignore[var-annotated]
+    capacity_units = ListAttribute(null=True)  # type: ignore[var-annotated]
+    max_instance_count = ListAttribute(null=True)  # type: ignore[var-annotated]
+    strategy = UnicodeAttribute(null=True)
+    # The router's global counter lives here so one UpdateItem returns the counter and the weights.
+    request_count = NumberAttribute(null=True)
+    # Optimistic lock for writers of the config (scaling engine, CLI). The router's ADD on request_count
+    # never touches it, so routing never conflicts with a config change.
+    config_version = NumberAttribute(null=True)
+
+
+class RequestCounterItem(_TableItem):
+    class Meta:
+        table_name = DEFAULT_TABLE_NAME
+
+    request_count = NumberAttribute(null=True)
+    type = UnicodeAttribute(null=True)
+
+
+class ScalableDimensionItem(_TableItem):
+    class Meta:
+        table_name = DEFAULT_TABLE_NAME
+
+    actual_capacity = NumberAttribute(attr_name="actualCapacity", null=True)
+    desired_capacity = NumberAttribute(attr_name="desiredCapacity", null=True)
+    dimension_name = UnicodeAttribute(attr_name="dimensionName", null=True)
+    resource_name = UnicodeAttribute(attr_name="resourceName", null=True)
+    variant_name = UnicodeAttribute(attr_name="variantName", null=True)
+    scalable_target_dimension_id = UnicodeAttribute(attr_name="scalableTargetDimensionId", null=True)
+    scaling_status = UnicodeAttribute(attr_name="scalingStatus", null=True)
+    version = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(attr_name="failureReason", null=True)
+    last_modified = NumberAttribute(attr_name="lastModified", null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (ServerConfigItem, RequestCounterItem, ScalableDimensionItem)
+
+
+def bind_table(table_name: str, region: str | None = None, host: str | None = None) -> None:
+    """Point every model at `table_name` (and optionally a region / endpoint URL).
+
+    pynamodb reads these from each model's Meta and caches a connection per class; resetting the cached
+    connection makes the new binding take effect.
+    """
+    models: tuple[type[Model], ...] = (_TableItem, *ALL_MODELS)
+    for model in models:
+        model.Meta.table_name = table_name
+        if region is not None:
+            model.Meta.region = region
+        if host is not None:
+            model.Meta.host = host
+        model._connection = None

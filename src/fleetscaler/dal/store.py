@@ -1,0 +1,128 @@
+"""The metadata table as the rest of fleetscaler sees it. SDK errors become domain errors here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, UpdateError
+
+from fleetscaler.config import get_settings
+from fleetscaler.dal.models import (
+    DIMENSION_ID,
+    SERVER_CONFIG_ID,
+    ScalableDimensionItem,
+    ServerConfigItem,
+    bind_table,
+)
+from fleetscaler.errors import ConfigurationUnusable, StoreUnavailable, Throttled
+
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TableWriteKeyRangeThroughputExceeded",
+    }
+)
+CONDITION_FAILED = "ConditionalCheckFailedException"
+SERVER_CONFIG_FIELDS = (
+    "servers",
+    "weights",
+    "current_instance_count",
+    "capacity_units",
+    "max_instance_count",
+    "strategy",
+)
+
+
+@dataclass(frozen=True)
+class RouteTicket:
+    """One routed request's share of the table: its counter value and the config it saw."""
+
+    counter: int
+    config: dict[str, Any]
+
+
+def _error_code(exc: PynamoDBException) -> str:
+    return getattr(exc, "cause_response_code", None) or ""
+
+
+@contextmanager
+def translate_errors(table_name: str) -> Iterator[None]:
+    """Turn pynamodb/botocore failures into Throttled or StoreUnavailable."""
+    try:
+        yield
+    except AttributeDeserializationError as exc:
+        raise ConfigurationUnusable(
+            f"an attribute of an item in table {table_name} has the wrong DynamoDB type: {exc}"
+        ) from exc
+    except PynamoDBException as exc:
+        code = _error_code(exc)
+        if code in THROTTLE_CODES:
+            raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
+        if code == "ResourceNotFoundException":
+            raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
+        raise StoreUnavailable(f"metadata table {table_name} is unavailable ({code or type(exc).__name__})") from exc
+    except BotoCoreError as exc:
+        raise StoreUnavailable(f"metadata table {table_name} is unreachable ({type(exc).__name__})") from exc
+
+
+def server_config_to_dict(item: ServerConfigItem) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in SERVER_CONFIG_FIELDS if getattr(item, name) is not None}
+
+
+class MetadataStore:
+    """Reads and writes of the metadata table for one fleet."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+        bind_table(table_name)
+
+    def next_route(self) -> RouteTicket:
+        """Take the next request number and read the routing config, in one atomic UpdateItem.
+
+        The counter is incremented on the `server_config` item itself and the whole new item is returned,
+        so weights are exactly as fresh as the table and each request costs one DynamoDB call.
+        """
+        item = ServerConfigItem(SERVER_CONFIG_ID)
+        with translate_errors(self.table_name):
+            try:
+                item.update(
+                    actions=[ServerConfigItem.request_count.add(1)],
+                    condition=ServerConfigItem.id.exists(),
+                )
+            except UpdateError as exc:
+                if _error_code(exc) == CONDITION_FAILED:
+                    raise ConfigurationUnusable(
+                        f"table {self.table_name} has no '{SERVER_CONFIG_ID}' item; load data/ddb-data.jsonl "
+                        "or run `fleetscaler config import`"
+                    ) from exc
+                raise
+        counter = int(item.request_count or 1) - 1
+        return RouteTicket(counter=counter, config=server_config_to_dict(item))
+
+    def get_server_config(self) -> dict[str, Any] | None:
+        with translate_errors(self.table_name):
+            try:
+                item = ServerConfigItem.get(SERVER_CONFIG_ID, consistent_read=True)
+            except ServerConfigItem.DoesNotExist:
+                return None
+        return server_config_to_dict(item)
+
+    def get_dimension(self) -> ScalableDimensionItem | None:
+        with translate_errors(self.table_name):
+            try:
+                return ScalableDimensionItem.get(DIMENSION_ID, consistent_read=True)
+            except ScalableDimensionItem.DoesNotExist:
+                return None
+
+
+@functools.cache
+def get_store() -> MetadataStore:
+    """The process-wide store for the configured table, created on first use."""
+    return MetadataStore(get_settings().table_name)

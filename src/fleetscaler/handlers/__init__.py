@@ -1,0 +1,1 @@
+"""Lambda entry points: thin powertools wiring around one use case each."""

@@ -1,0 +1,92 @@
+"""Router Lambda: `POST /endpoints/{EndpointName}` -> InvokeEndpointAsync on one endpoint of the fleet."""
+
+from __future__ import annotations
+
+import base64
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetscaler.config import get_settings
+from fleetscaler.dal import get_store
+from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
+from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.services.routing import FleetRouter
+
+logger = Logger(service="fleetscaler-router")
+app = APIGatewayRestResolver()
+
+
+@functools.cache
+def get_router() -> FleetRouter:
+    return FleetRouter(get_settings(), get_store())
+
+
+def _count(name: str, dimension: str, value: str) -> None:
+    """Emit one EMF count right away (one request per invocation, so no batching to gain)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=get_settings().metrics_namespace) as metric:
+        metric.add_dimension(name=dimension, value=value)
+
+
+def _request_body() -> bytes | None:
+    event = app.current_event
+    raw = event.body
+    if not raw:
+        return None
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(raw, validate=True)
+        except ValueError as exc:
+            raise InvalidRequest("body", "isBase64Encoded is set but the body is not valid base64") from exc
+    return raw.encode("utf-8")
+
+
+@app.post("/endpoints/<fleet>")
+def invoke(fleet: str) -> Response:
+    routed = get_router().route(fleet, app.current_event.headers, _request_body())
+    invocation = routed.invocation
+    _count("RoutedRequests", "EndpointName", invocation.endpoint_name)
+    logger.info(
+        "routed request",
+        endpoint_name=invocation.endpoint_name,
+        inference_id=invocation.inference_id,
+        counter=routed.counter,
+    )
+    return json_response(
+        202,
+        {
+            "endpointName": invocation.endpoint_name,
+            "inferenceId": invocation.inference_id,
+            "outputLocation": invocation.output_location,
+            "failureLocation": invocation.failure_location,
+        },
+    )
+
+
+@app.exception_handler(FleetscalerError)
+def handle_domain_error(error: FleetscalerError) -> Response:
+    status = status_for(error)
+    log = logger.error if status >= 500 else logger.warning
+    log("request failed", status=status, error=type(error).__name__, reason=error.message)
+    _count("RouterErrors", "StatusCode", str(status))
+    if isinstance(error, ConfigurationUnusable):
+        _count("UnusableServerConfig", "Service", "router")
+    return error_response(error)
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response:
+    # A bug, not a caller's mistake: log it with its trace, answer without one.
+    logger.exception("unexpected error")
+    _count("RouterErrors", "StatusCode", "500")
+    return json_response(500, {"message": INTERNAL_ERROR_MESSAGE})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

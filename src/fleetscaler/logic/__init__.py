@@ -1,0 +1,1 @@
+"""Pure, AWS-free logic: routing, validation, placement and the scaling state machine."""

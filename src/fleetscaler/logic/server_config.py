@@ -1,0 +1,169 @@
+"""The fleet's `server_config` item as a validated domain object.
+
+Operators edit this item by hand, so every rule lives here, once, and every message says what to fix.
+The Lambdas and the CLI all validate through `validate_server_config`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from fleetscaler.errors import InvalidServerConfig
+from fleetscaler.logic.wrr import MAX_PERIOD, reduce_weights
+
+Strategy = Literal["balanced", "prioritized", "race"]
+STRATEGIES: tuple[str, ...] = ("balanced", "prioritized", "race")
+DEFAULT_STRATEGY: Strategy = "balanced"
+
+# SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
+ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SERVER_SUFFIX_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+MAX_ENDPOINT_NAME = 63
+
+OPTIONAL_LISTS = ("capacity_units", "max_instance_count")
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """A valid server_config. Lists are index-aligned with `servers`."""
+
+    servers: tuple[str, ...]
+    weights: tuple[int, ...]
+    current_instance_count: tuple[int, ...]
+    capacity_units: tuple[int, ...]
+    max_instance_count: tuple[int | None, ...]
+    strategy: Strategy = DEFAULT_STRATEGY
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def endpoint_name(self, resource_name: str, index: int) -> str:
+        return endpoint_name(resource_name, self.servers[index])
+
+    def endpoint_names(self, resource_name: str) -> list[str]:
+        return [endpoint_name(resource_name, s) for s in self.servers]
+
+    def index_of_endpoint(self, resource_name: str, name: str) -> int | None:
+        prefix = f"{resource_name}-"
+        if not name.startswith(prefix):
+            return None
+        suffix = name[len(prefix) :]
+        return self.servers.index(suffix) if suffix in self.servers else None
+
+    @property
+    def capacity(self) -> int:
+        """Serving capacity in units according to the recorded instance counts."""
+        return sum(n * u for n, u in zip(self.current_instance_count, self.capacity_units, strict=True))
+
+
+def endpoint_name(resource_name: str, server: str) -> str:
+    return f"{resource_name}-{server}"
+
+
+def _as_int(value: object) -> int | None:
+    """An integer from a DynamoDB number (int, integral float or Decimal), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        if int(value) == value:
+            return int(value)
+        return None
+    if isinstance(value, str):
+        try:
+            return _as_int(Decimal(value.strip()))
+        except ArithmeticError:
+            return None
+    return None
+
+
+def _int_list(
+    raw: Mapping[str, Any], name: str, count: int, minimum: int, problems: list[str], *, allow_null: bool = False
+) -> list[int | None] | None:
+    values = raw.get(name)
+    if values is None:
+        return None
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        problems.append(f"{name}: must be a list of numbers")
+        return None
+    if len(values) != count:
+        problems.append(f"{name}: has {len(values)} entries but servers has {count} (one per server, same order)")
+        return None
+    result: list[int | None] = []
+    for i, value in enumerate(values):
+        if allow_null and value is None:
+            result.append(None)
+            continue
+        number = _as_int(value)
+        if number is None or number < minimum:
+            problems.append(f"{name}[{i}]: must be a whole number >= {minimum}, got {value!r}")
+            result.append(None)
+        else:
+            result.append(number)
+    return result
+
+
+def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = None) -> FleetConfig:
+    """Check every rule at once and raise InvalidServerConfig listing all problems found."""
+    problems: list[str] = []
+    servers_raw = raw.get("servers")
+    servers: list[str] = []
+    if not isinstance(servers_raw, Sequence) or isinstance(servers_raw, str | bytes) or not servers_raw:
+        problems.append('servers: must be a non-empty list of endpoint name suffixes, e.g. ["1", "2"]')
+    else:
+        seen: set[str] = set()
+        for i, server in enumerate(servers_raw):
+            # Hand-edited items sometimes store suffixes as numbers; "1" and 1 mean the same endpoint.
+            if isinstance(server, int | Decimal) and not isinstance(server, bool) and _as_int(server) is not None:
+                server = str(_as_int(server))
+            if not isinstance(server, str) or not SERVER_SUFFIX_RE.match(server):
+                problems.append(
+                    f"servers[{i}]: {server!r} is not valid in a SageMaker endpoint name "
+                    "(letters, digits and hyphens; must start and end with a letter or digit)"
+                )
+                continue
+            if server in seen:
+                problems.append(f"servers[{i}]: {server!r} appears more than once")
+            seen.add(server)
+            if resource_name is not None and len(endpoint_name(resource_name, server)) > MAX_ENDPOINT_NAME:
+                problems.append(
+                    f"servers[{i}]: endpoint name {endpoint_name(resource_name, server)!r} is longer than "
+                    f"{MAX_ENDPOINT_NAME} characters"
+                )
+            servers.append(server)
+    count = len(servers_raw) if isinstance(servers_raw, Sequence) and not isinstance(servers_raw, str) else 0
+
+    weights = _int_list(raw, "weights", count, 0, problems)
+    if weights is None and "weights" not in raw:
+        problems.append("weights: is required (one whole number >= 0 per server)")
+    counts = _int_list(raw, "current_instance_count", count, 0, problems)
+    units = _int_list(raw, "capacity_units", count, 1, problems)
+    caps = _int_list(raw, "max_instance_count", count, 0, problems, allow_null=True)
+
+    strategy = raw.get("strategy") or DEFAULT_STRATEGY
+    if strategy not in STRATEGIES:
+        problems.append(f"strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+    if weights is not None and None not in weights:
+        reduced = reduce_weights([w for w in weights if w is not None])
+        if sum(reduced) > MAX_PERIOD:
+            problems.append(f"weights: after dividing by their gcd they must add up to at most {MAX_PERIOD}")
+    if problems:
+        raise InvalidServerConfig(problems)
+
+    assert weights is not None
+    known = {"id", "servers", "weights", "current_instance_count", "strategy", *OPTIONAL_LISTS}
+    return FleetConfig(
+        servers=tuple(servers),
+        weights=tuple(int(w or 0) for w in weights),
+        current_instance_count=tuple(int(n or 0) for n in counts) if counts else (0,) * count,
+        capacity_units=tuple(int(u or 1) for u in units) if units else (1,) * count,
+        max_instance_count=tuple(caps) if caps else (None,) * count,
+        strategy=strategy,
+        extra={k: v for k, v in raw.items() if k not in known},
+    )

@@ -1,0 +1,83 @@
+"""Smooth weighted round-robin driven by a global counter.
+
+nginx's smooth WRR keeps a `current` value per server: each pick adds every weight to its server's
+`current`, chooses the largest, and subtracts the total from the chosen one. Its picks are well spread,
+but over some prefixes a server drifts slightly more than one request from its exact share (weights
+1,1,1,3,3,3 reach 1.05). fleetscaler keeps nginx's `current` values and adds the quota rule of the
+"chairman assignment" problem: a pick may only go to a server that stays within its upper quota
+(count <= ceil(k * w / W)), and among those the one whose lower quota falls due first wins (earliest
+deadline first), nginx's `current` breaking ties. The result is just as spread out, and after every
+prefix of k requests each server's count is strictly within one request of k * w / W.
+
+After W = sum(weights) picks every count equals its weight and every `current` is back to zero, so the
+sequence is periodic. That lets many stateless Lambda containers share one atomic counter in DynamoDB:
+counter value `c` maps to position `c mod W` of the one sequence, and requests from all containers
+interleave exactly as a single balancer would send them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from array import array
+from collections.abc import Sequence
+
+# A period longer than this would make the cached sequence large; validation rejects such weights.
+MAX_PERIOD = 1_000_000
+
+
+def reduce_weights(weights: Sequence[int]) -> tuple[int, ...]:
+    """Divide weights by their gcd: (10, 6, 4) routes exactly like (5, 3, 2) with a shorter period."""
+    divisor = functools.reduce(math.gcd, weights, 0)
+    if divisor <= 1:
+        return tuple(weights)
+    return tuple(w // divisor for w in weights)
+
+
+@functools.lru_cache(maxsize=32)
+def _sequence(weights: tuple[int, ...]) -> array:
+    total = sum(weights)
+    active = [i for i, w in enumerate(weights) if w > 0]
+    current = [0] * len(weights)
+    counts = [0] * len(weights)
+    picks = array("H")
+    for k in range(1, total + 1):
+        best = -1
+        best_key: tuple[int, int] | None = None
+        for i in active:
+            current[i] += weights[i]
+        for i in active:
+            if counts[i] * total >= k * weights[i]:
+                continue  # one more would put it above its upper quota
+            deadline = -(-(counts[i] + 1) * total // weights[i])  # step by which it must get its next pick
+            key = (deadline, -current[i])
+            if best_key is None or key < best_key:
+                best, best_key = i, key
+        counts[best] += 1
+        current[best] -= total
+        picks.append(best)
+    return picks
+
+
+def smooth_wrr_sequence(weights: Sequence[int]) -> list[int]:
+    """One full period of picks (indexes into `weights`)."""
+    return list(_sequence(reduce_weights(weights)))
+
+
+def pick(weights: Sequence[int], counter: int) -> int:
+    """Index of the server that serves the request numbered `counter`.
+
+    Weight-0 servers are never chosen. When every weight is 0 (a fleet scaled to zero) the first server
+    is chosen: requests wait in its async queue, and its HasBacklogWithoutCapacity metric wakes the fleet.
+    """
+    if not weights:
+        raise ValueError("no servers to pick from")
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must be >= 0")
+    reduced = reduce_weights(weights)
+    total = sum(reduced)
+    if total == 0:
+        return 0
+    if total > MAX_PERIOD:
+        raise ValueError(f"sum of reduced weights must be at most {MAX_PERIOD}")
+    return _sequence(reduced)[counter % total]

@@ -1,0 +1,163 @@
+"""Shared fixtures: fake AWS credentials, moto-backed table, Lambda context, API Gateway events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).resolve().parent / "events"
+DATA_FILE = ROOT / "data" / "ddb-data.jsonl"
+SEED_SAMPLE_FILE = Path(__file__).resolve().parent / "data" / "seed-sample-ddb-data.jsonl"
+TABLE = "fleetscaler-test"
+REGION = "us-east-1"
+
+
+def reset_process_caches() -> None:
+    """Lambda containers cache settings, the store and clients; each test starts a fresh 'container'."""
+    from fleetscaler.aws.sagemaker import reset_clients
+    from fleetscaler.config import get_settings
+    from fleetscaler.dal.store import get_store
+    from fleetscaler.handlers import router
+
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    router.get_router.cache_clear()
+    reset_clients()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials and the Lambda environment; never the real AWS."""
+    for name in list(__import__("os").environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "ALLOWED_INPUT_PREFIXES"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("RESOURCE_NAME", "endpoint")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "fleetscaler-test")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "fleetscaler-test")
+    reset_process_caches()
+    yield
+    reset_process_caches()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def load_file(path: Path) -> None:
+    from fleetscaler.dal.seed import create_table, load_items, read_items
+    from fleetscaler.dal.store import get_store
+
+    get_store()  # binds the models to TABLE_NAME
+    create_table(TABLE)
+    load_items(TABLE, read_items(path))
+
+
+@pytest.fixture
+def table(aws: None) -> str:
+    """The metadata table, created from the models and loaded from data/ddb-data.jsonl."""
+    load_file(DATA_FILE)
+    return TABLE
+
+
+@pytest.fixture
+def seed_sample_table(aws: None) -> str:
+    """The metadata table loaded from a file in the seed sample's exact layout."""
+    load_file(SEED_SAMPLE_FILE)
+    return TABLE
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "fleetscaler-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fleetscaler-test"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return copy.deepcopy(json.loads((EVENTS / name).read_text()))
+
+
+@pytest.fixture
+def router_event() -> Any:
+    """Factory for router events: `router_event(headers=..., body=..., fleet=...)`."""
+
+    def build(
+        *,
+        fleet: str = "endpoint",
+        headers: dict[str, str] | None = None,
+        replace_headers: bool = False,
+        body: str | None = None,
+        base64: bool = False,
+    ) -> dict[str, Any]:
+        event = load_event("apigw_router_post.json")
+        event["path"] = f"/endpoints/{fleet}"
+        event["pathParameters"] = {"EndpointName": fleet}
+        if replace_headers:
+            event["headers"] = dict(headers or {})
+        elif headers is not None:
+            event["headers"].update(headers)
+        event["body"] = body
+        event["isBase64Encoded"] = base64
+        return event
+
+    return build
+
+
+@pytest.fixture
+def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real moto HTTP server on 127.0.0.1; every boto3/pynamodb client in the process points at it."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.server import ThreadedMotoServer
+
+    # DynamoDB applies each UpdateItem atomically; moto's server threads do not, so concurrent ADDs can
+    # be lost inside moto itself. Serialize its writes to keep the stand-in faithful to the service.
+    lock = threading.Lock()
+    for name in ("update_item", "put_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(atomic))
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    reset_process_caches()
+    try:
+        yield url
+    finally:
+        server.stop()
+        reset_process_caches()

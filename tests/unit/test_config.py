@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+
+from fleetscaler.config import Settings, SettingsError
+
+
+def test_settings_parse_lists_and_numbers() -> None:
+    settings = Settings.from_env(
+        {"TABLE_NAME": "meta", "ALLOWED_INPUT_PREFIXES": " s3://a/in/ , s3://b ", "SCALING_TIMEOUT_SECONDS": "60"}
+    )
+    assert settings.allowed_input_prefixes == ("s3://a/in/", "s3://b")
+    assert settings.scaling_timeout_seconds == 60
+    assert settings.failover_backoff_seconds == 600
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "TABLE_NAME"),
+        ({"TABLE_NAME": "meta", "ALLOWED_INPUT_PREFIXES": "https://x"}, "ALLOWED_INPUT_PREFIXES"),
+        ({"TABLE_NAME": "meta", "SCALING_TIMEOUT_SECONDS": "-1"}, "SCALING_TIMEOUT_SECONDS"),
+    ],
+)
+def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
