@@ -19,7 +19,7 @@ from fleetscaler.dal.models import (
     ServerConfigItem,
     bind_table,
 )
-from fleetscaler.errors import ConfigurationUnusable, StoreUnavailable, Throttled
+from fleetscaler.errors import ConcurrentModification, ConfigurationUnusable, StoreUnavailable, Throttled
 
 THROTTLE_CODES = frozenset(
     {
@@ -76,6 +76,14 @@ def server_config_to_dict(item: ServerConfigItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in SERVER_CONFIG_FIELDS if getattr(item, name) is not None}
 
 
+@dataclass(frozen=True)
+class VersionedConfig:
+    """server_config as stored, with the optimistic-lock version it was read at (None: never versioned)."""
+
+    config: dict[str, Any]
+    version: int | None
+
+
 class MetadataStore:
     """Reads and writes of the metadata table for one fleet."""
 
@@ -113,6 +121,47 @@ class MetadataStore:
             except ServerConfigItem.DoesNotExist:
                 return None
         return server_config_to_dict(item)
+
+    def get_versioned_server_config(self) -> VersionedConfig | None:
+        """The config and its `config_version`, read consistently, for a later conditional write."""
+        with translate_errors(self.table_name):
+            try:
+                item = ServerConfigItem.get(SERVER_CONFIG_ID, consistent_read=True)
+            except ServerConfigItem.DoesNotExist:
+                return None
+        version = None if item.config_version is None else int(item.config_version)
+        return VersionedConfig(server_config_to_dict(item), version)
+
+    def update_server_config(self, changes: dict[str, Any], expected_version: int | None) -> int:
+        """Set the attributes in `changes` only if nobody changed the config since `expected_version`.
+
+        Attributes set to None are removed. Raises ConcurrentModification when another writer got there
+        first (the caller re-reads and decides again); returns the new version. The router's counter is
+        not part of the condition, so routing never blocks a config change.
+        """
+        unknown = set(changes) - set(SERVER_CONFIG_FIELDS)
+        if unknown:
+            raise ValueError(f"not server_config attributes: {sorted(unknown)}")
+        new_version = (expected_version or 0) + 1
+        actions: list[Any] = [ServerConfigItem.config_version.set(new_version)]
+        for name, value in changes.items():
+            attribute = getattr(ServerConfigItem, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        if expected_version is None:
+            condition = ServerConfigItem.id.exists() & ServerConfigItem.config_version.does_not_exist()
+        else:
+            condition = ServerConfigItem.config_version == expected_version
+        item = ServerConfigItem(SERVER_CONFIG_ID)
+        with translate_errors(self.table_name):
+            try:
+                item.update(actions=actions, condition=condition)
+            except UpdateError as exc:
+                if _error_code(exc) == CONDITION_FAILED:
+                    raise ConcurrentModification(
+                        f"server_config changed since version {expected_version}; re-read it and try again"
+                    ) from exc
+                raise
+        return new_version
 
     def get_dimension(self) -> ScalableDimensionItem | None:
         with translate_errors(self.table_name):

@@ -1,0 +1,1 @@
+"""The `fleetscaler` command line: deploy, invoke the router, tune server_config, see the fleet."""

@@ -1,0 +1,86 @@
+"""What every CLI command shares: global options, a boto3 session, stack outputs, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import click
+
+# Output keys of cfn/fleet-autoscaler.yaml that the CLI reads with --stack.
+STACK_OUTPUT_TABLE = "TableName"
+STACK_OUTPUT_ROUTER_URL = "RouterUrl"
+STACK_OUTPUT_SCALING_RESOURCE_ID = "ScalingResourceId"
+STACK_OUTPUT_DASHBOARD_URL = "DashboardUrl"
+STACK_OUTPUT_FLEET_NAME = "FleetName"
+
+
+class CliError(click.ClickException):
+    """A problem the user can fix; printed as one line `error: ...`, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@dataclass
+class CliContext:
+    stack: str | None = None
+    table: str | None = None
+    router_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    output: str = "text"
+
+    @functools.cached_property
+    def session(self) -> boto3.Session:
+        try:
+            return boto3.Session(profile_name=self.profile, region_name=self.region)
+        except Exception as exc:  # botocore raises ProfileNotFound and friends
+            raise CliError(f"cannot create an AWS session: {exc}") from exc
+
+    def client(self, service: str) -> Any:
+        """A boto3 client honouring --region, --profile and --endpoint-url (for moto or the local fleet)."""
+        region = self.session.region_name or "us-east-1"
+        return self.session.client(service, region_name=region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    @functools.cached_property
+    def stack_outputs(self) -> dict[str, str]:
+        if not self.stack:
+            return {}
+        from botocore.exceptions import ClientError
+
+        try:
+            stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
+        except ClientError as exc:
+            raise CliError(f"--stack {self.stack}: {exc.response['Error'].get('Message', exc)}") from exc
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+    def require(self, value: str | None, output_key: str, option: str) -> str:
+        resolved = value or self.stack_outputs.get(output_key)
+        if not resolved:
+            raise CliError(f"{option} is required (or --stack NAME whose outputs include {output_key})")
+        return resolved
+
+    @property
+    def table_name(self) -> str:
+        return self.require(self.table, STACK_OUTPUT_TABLE, "--table")
+
+    @property
+    def router_base_url(self) -> str:
+        return self.require(self.router_url, STACK_OUTPUT_ROUTER_URL, "--router-url").rstrip("/")
+
+    def emit(self, data: Any, text: str) -> None:
+        """Print `text` for people, or `data` as JSON with --output json."""
+        if self.output == "json":
+            click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+        else:
+            click.echo(text)
+
+
+pass_cli = click.make_pass_decorator(CliContext)

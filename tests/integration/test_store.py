@@ -1,0 +1,44 @@
+"""The metadata store's optimistic locking on server_config."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetscaler.dal.store import get_store
+from fleetscaler.errors import ConcurrentModification
+
+
+def test_conditional_update_bumps_version_and_refuses_stale_writers(table: str) -> None:
+    # Given the seed config at version 1
+    store = get_store()
+    read = store.get_versioned_server_config()
+    assert read is not None and read.version == 1
+    # When one writer updates the weights
+    assert store.update_server_config({"weights": [2, 1, 1]}, expected_version=1) == 2
+    # Then a second writer holding version 1 is refused and nothing of its change lands
+    with pytest.raises(ConcurrentModification, match="changed since version 1"):
+        store.update_server_config({"weights": [9, 9, 9]}, expected_version=1)
+    after = store.get_versioned_server_config()
+    assert after is not None and (after.config["weights"], after.version) == ([2, 1, 1], 2)
+
+
+def test_router_counter_does_not_conflict_with_config_writers(table: str) -> None:
+    store = get_store()
+    store.next_route()
+    store.next_route()
+    assert store.update_server_config({"strategy": "prioritized"}, expected_version=1) == 2
+    assert store.next_route().counter == 2
+
+
+def test_unversioned_seed_item_can_be_claimed_once(seed_sample_table: str) -> None:
+    store = get_store()
+    assert store.update_server_config({"weights": [1, 1, 1]}, expected_version=None) == 1
+    with pytest.raises(ConcurrentModification):
+        store.update_server_config({"weights": [0, 0, 1]}, expected_version=None)
+
+
+def test_none_removes_an_optional_attribute(table: str) -> None:
+    store = get_store()
+    store.update_server_config({"max_instance_count": None}, expected_version=1)
+    read = store.get_versioned_server_config()
+    assert read is not None and "max_instance_count" not in read.config
