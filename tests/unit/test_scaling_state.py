@@ -157,6 +157,22 @@ def test_timeout_fails_the_scaling() -> None:
     assert "did not finish within 1500 seconds" in (late.state.failure_reason or "")
 
 
+def test_draining_a_settled_fleet_is_timed_from_when_it_starts() -> None:
+    # Given a fleet that finished its last scaling long ago
+    state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
+    later = T0 + 10 * TIMEOUT
+    # When endpoint 2 is drained (cap 0) / Then its replacement is asked for first, InProgress, not a timeout
+    decision = run(state, fleet(caps=(10, 0, 10)), [in_service(1)] * 3, later)
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("1", 2)]
+    assert decision.state.status == IN_PROGRESS
+    assert decision.state.started_at == later
+    # And the drained instance is retired only once the replacement serves
+    waiting = run(decision.state, fleet(caps=(10, 0, 10)), [updating(1, 2), in_service(1), in_service(1)], later + 60)
+    assert waiting.updates == ()
+    replaced = run(waiting.state, fleet(caps=(10, 0, 10)), [in_service(2, 3000), in_service(1), in_service(1)])
+    assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
+
+
 def test_scale_to_zero_and_back_from_the_first_endpoint() -> None:
     # Given desired 0 / Then every endpoint goes to 0, weights all 0, Successful
     state = new_desired(ScalingState(desired=3), 0, T0)
