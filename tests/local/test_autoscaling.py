@@ -142,14 +142,23 @@ def make_fleet(aws: None, virtual_clock: clock.ManualClock, start_gateway: Any) 
     """`make_fleet(capacity, min, max, *policies)`: a registered target at `capacity` with those policies."""
 
     def build(
-        capacity: float, min_capacity: int, max_capacity: int, *policies: Any, credentials: Credentials = CREDENTIALS
+        capacity: float,
+        min_capacity: int,
+        max_capacity: int,
+        *policies: Any,
+        credentials: Credentials = CREDENTIALS,
+        in_process: bool = False,
     ) -> Fleet:
         dimension = FakeDimension(capacity)
         gateway: LocalGateway = start_gateway(
             [Route("GET", DIMENSION_PATH, dimension), Route("PATCH", DIMENSION_PATH, dimension)]
         )
         aas = ApplicationAutoScaling(
-            gateway.resource_url("scalableTargetDimensions/fleet-dimension"), min_capacity, max_capacity, credentials
+            gateway.resource_url("scalableTargetDimensions/fleet-dimension"),
+            min_capacity,
+            max_capacity,
+            credentials,
+            transport=gateway.call if in_process else None,
         )
         for policy in policies:
             aas.put_scaling_policy(policy)
@@ -178,6 +187,19 @@ def test_target_tracking_scales_out_in_proportion_after_three_datapoints(make_fl
     fleet.minute(backlog=5)
     assert activity.status_code == "Successful"
     assert activity.end_time == fleet.clock.now()
+
+
+def test_in_process_transport_scales_the_same_way(make_fleet: Any) -> None:
+    # Given the emulator talking to the gateway in process instead of over a socket
+    fleet = make_fleet(2, 1, 10, backlog_policy(), in_process=True)
+    # When the backlog is twice the target for three minutes and the resource then finishes
+    fleet.minutes(3, backlog=10)
+    fleet.dimension.complete()
+    fleet.minute(backlog=5)
+    # Then the same signed PATCH went out and the activity ended Successful
+    assert fleet.dimension.patched == [4.0]
+    assert ("PATCH", ACCESS_KEY) in fleet.dimension.callers
+    assert [a.status_code for a in fleet.aas.activities] == ["Successful"]
 
 
 def test_scale_out_is_not_repeated_in_cooldown_but_a_larger_one_proceeds(make_fleet: Any) -> None:

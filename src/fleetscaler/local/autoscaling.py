@@ -64,7 +64,7 @@ import boto3
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from fleetscaler import clock
-from fleetscaler.local.sigv4 import HttpAnswer, send_signed
+from fleetscaler.local.sigv4 import HttpAnswer, Transport, send_signed
 
 SERVICE_NAMESPACE = "custom-resource"
 SCALABLE_DIMENSION = "custom-resource:ResourceType:Property"
@@ -453,6 +453,7 @@ class ApplicationAutoScaling:
         region: str = "us-east-1",
         cloudwatch: Any | None = None,
         poll_interval: float = 60.0,
+        transport: Transport | None = None,
     ) -> None:
         if not resource_id.startswith(("http://", "https://")) or len(resource_id) > 1600:
             raise ScalingConfigurationError("ResourceId: must be the dimension's URL, at most 1600 characters")
@@ -460,6 +461,7 @@ class ApplicationAutoScaling:
         self.credentials = credentials
         self.region = region
         self.poll_interval = poll_interval
+        self.transport = transport
         self._check_bounds(min_capacity, max_capacity)
         self.min_capacity = min_capacity
         self.max_capacity = max_capacity
@@ -555,7 +557,14 @@ class ApplicationAutoScaling:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
             return send_signed(
-                method, self.resource_id, self.credentials, region=self.region, headers=headers, body=payload, when=now
+                method,
+                self.resource_id,
+                self.credentials,
+                region=self.region,
+                headers=headers,
+                body=payload,
+                when=now,
+                transport=self.transport,
             )
         except OSError as exc:
             return HttpAnswer(0, {}, json.dumps({"message": f"no answer: {exc}"}).encode())
