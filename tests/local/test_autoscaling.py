@@ -217,6 +217,20 @@ def test_scale_out_is_not_repeated_in_cooldown_but_a_larger_one_proceeds(make_fl
     assert fleet.dimension.patched == [4.0, 8.0]
 
 
+def test_datapoints_from_before_a_finished_scale_out_do_not_scale_it_again(make_fleet: Any) -> None:
+    # Given a scale-out from 2 to 4 that finishes while the newest datapoints are still per instance of 2
+    fleet = make_fleet(2, 1, 20, backlog_policy())
+    fleet.minutes(3, backlog=10)
+    fleet.dimension.complete()
+    # When those datapoints are evaluated at 4 instances during the scale-out cooldown
+    fleet.minutes(2, backlog=10)
+    # Then AAS does not multiply them by the new capacity (which would ask for 8)
+    assert fleet.dimension.patched == [4.0]
+    # And once the datapoints reflect the 4 instances (5 per instance, on target), nothing more happens either
+    fleet.minutes(10, backlog=5)
+    assert fleet.dimension.patched == [4.0]
+
+
 def test_in_cooldown_a_lowered_desired_is_not_raised_back_by_the_same_scale_out(make_fleet: Any) -> None:
     # Given a scale-out from 2 to 4 under way
     fleet = make_fleet(2, 1, 20, backlog_policy())
