@@ -87,9 +87,16 @@ class VersionedConfig:
 class MetadataStore:
     """Reads and writes of the metadata table for one fleet."""
 
-    def __init__(self, table_name: str) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        region: str | None = None,
+        host: str | None = None,
+        credentials: tuple[str, str, str | None] | None = None,
+    ) -> None:
         self.table_name = table_name
-        bind_table(table_name)
+        bind_table(table_name, region, host, credentials=credentials)
 
     def next_route(self) -> RouteTicket:
         """Take the next request number and read the routing config, in one atomic UpdateItem.
