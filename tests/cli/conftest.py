@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,11 +134,20 @@ def signature_matches(method: str, url: str, headers: dict[str, str], body: byte
 
 
 @pytest.fixture
-def signing_router(table: str) -> Iterator[SigningRouter]:
+def signing_router(table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SigningRouter]:
     """127.0.0.1 HTTP server: verifies each request's SigV4 signature, then runs the router handler on it."""
-    from fleetscaler.handlers.router import handler
+    import logging
 
-    credentials = Credentials("testing", "testing", "testing")
+    from fleetscaler.handlers.router import handler, logger
+
+    # The Lambda's logs and EMF metrics would land in the CLI's stdout here; in AWS they go to CloudWatch.
+    monkeypatch.setattr("fleetscaler.handlers.router._count", lambda *args: None)
+    log_handler = logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    previous_stream = log_handler.setStream(io.StringIO())
+
+    # The caller's identity as the gateway knows it (moto replaces the env credentials while it mocks).
+    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
     state = SigningRouter(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -182,3 +192,4 @@ def signing_router(table: str) -> Iterator[SigningRouter]:
     finally:
         server.shutdown()
         server.server_close()
+        log_handler.setStream(previous_stream)
