@@ -39,8 +39,21 @@ def config_view(config: Mapping[str, Any]) -> dict[str, Any]:
     return {name: plain(config[name]) for name in SERVER_CONFIG_FIELDS if name in config}
 
 
+class _ViewDumper(yaml.SafeDumper):
+    """Block mappings (one attribute per line, so diffs are per attribute) with lists on one line."""
+
+
+def _flow_list(dumper: yaml.SafeDumper, values: list[Any]) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", values, flow_style=True)
+
+
+_ViewDumper.add_representer(list, _flow_list)
+
+
 def to_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None, width=120)
+    if not data:
+        return ""
+    return yaml.dump(dict(data), Dumper=_ViewDumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any], before_label: str, after_label: str) -> str:
