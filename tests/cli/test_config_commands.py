@@ -251,6 +251,11 @@ def test_import_invalid_file_names_line_or_rule(table: str, run: Any, tmp_path: 
     result = run("config", "import", str(bad_rule), "--yes")
     assert result.code == 2
     assert "weights: has 0 entries but servers has 1" in result.err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    result = run("config", "import", str(empty), "--yes")
+    assert result.code == 2
+    assert f"{empty}: no items" in result.err
     assert get_config()["weights"] == [1, 1, 1]
 
 

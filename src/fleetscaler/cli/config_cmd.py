@@ -370,7 +370,8 @@ _deserializer = TypeDeserializer()
 
 
 def _python(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: plain(_deserializer.deserialize(v)) for k, v in item.items()}
+    """A whole item as plain values, attributes sorted so a diff shows only real differences."""
+    return {k: plain(_deserializer.deserialize(item[k])) for k in sorted(item)}
 
 
 @config_group.command("import")
@@ -388,6 +389,8 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
         items = read_items(file)
     except SeedFileError as exc:
         raise CliError(str(exc)) from None
+    if not items:
+        raise CliError(f"{file}: no items (each line must be {{\"Item\": {{...}}}})")
     if create_table:
         cli.store  # binds the models to this table, region and endpoint  # noqa: B018
         create_metadata_table(cli.table_name)
