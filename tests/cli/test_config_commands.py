@@ -296,3 +296,62 @@ def test_missing_table_is_one_line(aws: None, run: Any) -> None:
     result = run("config", "show", table="no-such-table")
     assert result.code == 2
     assert result.err.strip() == "error: metadata table no-such-table does not exist"
+
+
+def test_concurrent_import_is_refused(table: str, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a file with new weights, and the scaling engine writing while the operator reads the diff
+    line = next(x for x in DATA_FILE.read_text().splitlines() if '"server_config"' in x)
+    record = json.loads(line)
+    record["Item"]["weights"] = {"L": [{"N": "3"}, {"N": "2"}, {"N": "1"}]}
+    path = tmp_path / "new.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+
+    def confirm_while_engine_writes(*_: Any, **__: Any) -> bool:
+        set_config(current_instance_count=[2, 1, 1])
+        return True
+
+    monkeypatch.setattr("click.confirm", confirm_while_engine_writes)
+    # When the operator confirms the import
+    result = run("config", "import", str(path))
+    # Then nothing is overwritten and the engine's change is shown
+    assert result.code == 2
+    assert "+current_instance_count: [2, 1, 1]" in result.err
+    assert "changed by someone else (version 1 -> 2)" in result.err
+    config = get_config()
+    assert config["weights"] == [1, 1, 1]
+    assert config["current_instance_count"] == [2, 1, 1]
+
+
+def test_table_commands_without_credentials_are_one_line(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given no credentials in the standard chain
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # When reading or changing the config
+    for args in (["config", "show"], ["config", "set", "--weights", "1,1,1", "--yes"], ["status"]):
+        result = run(*args)
+        # Then one line names the problem
+        assert result.code == 2, args
+        assert result.err.startswith("error: no AWS credentials found"), result.err
+        assert len(result.err.strip().splitlines()) == 1
+
+
+def test_profile_credentials_reach_the_table_models(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a named profile in a credentials file
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[operator]\naws_access_key_id = AKIDOPERATOR\naws_secret_access_key = operator-secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    # When a table command runs with --profile
+    result = run("--profile", "operator", "--output", "json", "config", "show")
+    # Then pynamodb signs with that profile's keys, not the environment's
+    from fleetscaler.dal.models import ServerConfigItem
+
+    assert result.code == 0, result.err
+    assert ServerConfigItem.Meta.aws_access_key_id == "AKIDOPERATOR"
+    assert ServerConfigItem.Meta.aws_secret_access_key == "operator-secret"

@@ -82,10 +82,9 @@ class CliContext:
         """The metadata table through the dal, bound to --table/--stack, --region, --endpoint-url, --profile."""
         from fleetscaler.dal.store import MetadataStore
 
-        credentials = None
-        if self.profile:
-            frozen = self.frozen_credentials()
-            credentials = (frozen.access_key, frozen.secret_key, frozen.token)
+        # Every table call needs credentials: say so in one line rather than as a failed DynamoDB call.
+        frozen = self.frozen_credentials()
+        credentials = (frozen.access_key, frozen.secret_key, frozen.token) if self.profile else None
         return MetadataStore(
             self.table_name, region=self.session.region_name, host=self.endpoint_url, credentials=credentials
         )
