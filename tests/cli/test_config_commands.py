@@ -355,3 +355,25 @@ def test_profile_credentials_reach_the_table_models(
     assert result.code == 0, result.err
     assert ServerConfigItem.Meta.aws_access_key_id == "AKIDOPERATOR"
     assert ServerConfigItem.Meta.aws_secret_access_key == "operator-secret"
+
+
+def test_json_output_is_one_document_with_notes_on_stderr(table: str, run: Any) -> None:
+    # When changes are made with --output json
+    written = run("--output", "json", "config", "set", "--weights", "5,3,2", "--yes")
+    drained = run("--output", "json", "config", "remove-endpoint", "3", "--yes")
+    # Then stdout is exactly one JSON document each, and the diffs went to stderr
+    assert written.code == 0, written.err
+    assert json.loads(written.out) == {
+        "version": 2,
+        "server_config": {
+            "servers": ["1", "2", "3"],
+            "weights": [5, 3, 2],
+            "current_instance_count": [1, 1, 1],
+            "capacity_units": [1, 1, 1],
+            "max_instance_count": [10, 10, 10],
+            "strategy": "balanced",
+        },
+    }
+    assert "+weights: [5, 3, 2]" in written.err
+    assert json.loads(drained.out) == {"endpoint": "endpoint-3", "state": "draining", "instances": 1, "version": 3}
+    assert "still has 1 instance(s)" in drained.err

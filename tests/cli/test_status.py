@@ -167,3 +167,20 @@ def test_stack_outputs_supply_table_fleet_and_resource_id(table: str, run: Any) 
     assert [e["endpoint"] for e in json.loads(shown.out)["endpoints"]] == ["endpoint-1", "endpoint-2", "endpoint-3"]
     assert missing.code == 2
     assert missing.err.startswith("error: --stack no-such-stack: Stack with id no-such-stack does not exist")
+
+
+def test_status_shows_a_failed_scaling_action_and_its_reason(table: str, run: Any) -> None:
+    # Given the scaling engine recorded a failed action
+    add_dimension_attribute("scalingStatus", {"S": "Failed"})
+    add_dimension_attribute("failureReason", {"S": "CapacityError: Unable to provision requested ML compute capacity"})
+    add_dimension_attribute("desiredCapacity", {"N": "6"})
+    # When asking for the status
+    result = run("--output", "json", "status")
+    # Then the failure is there for the operator to see
+    assert result.code == 0, result.err
+    dimension = json.loads(result.out)["dimension"]
+    assert dimension["status"] == "Failed"
+    assert dimension["desired"] == 6
+    assert dimension["actual"] == 3
+    assert dimension["failure_reason"] == "CapacityError: Unable to provision requested ML compute capacity"
+    assert dimension["other"] == {}

@@ -80,6 +80,17 @@ def parse_int_list(option: str, text: str, *, allow_none: bool = False) -> list[
 # -- writing ---------------------------------------------------------------------------------------
 
 
+def note(cli: CliContext, text: str) -> None:
+    """Progress for people: stdout normally, stderr with --output json so stdout stays one JSON document."""
+    click.echo(text, err=cli.output == "json")
+
+
+def json_result(cli: CliContext, data: dict[str, Any]) -> None:
+    """The command's result for scripts (--output json only; people already read the notes)."""
+    if cli.output == "json":
+        cli.emit(data, "")
+
+
 def apply_change(cli: CliContext, read: VersionedConfig, proposed: Mapping[str, Any], fleet: str, yes: bool) -> int:
     """Validate, show the diff, confirm, write conditionally. Returns the version now in the table.
 
@@ -88,11 +99,10 @@ def apply_change(cli: CliContext, read: VersionedConfig, proposed: Mapping[str, 
     validate_server_config(proposed, fleet)
     before, after = config_view(read.config), config_view(proposed)
     shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
-    to_err = cli.output == "json"
     if not shown:
-        click.echo("no change: server_config already has these values", err=to_err)
+        note(cli, "no change: server_config already has these values")
         return read.version or 0
-    click.echo(shown, err=to_err)
+    note(cli, shown)
     if not yes:
         click.confirm("Write this change?", abort=True, err=True)
     changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
@@ -100,7 +110,7 @@ def apply_change(cli: CliContext, read: VersionedConfig, proposed: Mapping[str, 
         version = cli.store.update_server_config(changes, read.version)
     except ConcurrentModification:
         refuse_concurrent(cli, read)
-    click.echo(f"server_config written (version {version})", err=to_err)
+    note(cli, f"server_config written (version {version})")
     return version
 
 
@@ -221,8 +231,7 @@ def set_config(
     read = read_config(cli)
     fleet = cli.fleet_name()
     version = apply_change(cli, read, {**read.config, **proposed}, fleet, yes)
-    if cli.output == "json":
-        cli.emit({"version": version, "server_config": config_view({**read.config, **proposed})}, "")
+    json_result(cli, {"version": version, "server_config": config_view({**read.config, **proposed})})
 
 
 @config_group.command("add-endpoint")
@@ -254,7 +263,8 @@ def add_endpoint(
     state = describe_endpoints(cli, [name])[name]
     if state.status == "not found" and weight > 0:
         click.echo(f"warning: SageMaker has no endpoint {name}; requests routed to it will fail", err=True)
-    apply_change(cli, read, proposed, fleet, yes)
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"version": version, "server_config": config_view(proposed)})
 
 
 @config_group.command("remove-endpoint")
@@ -288,7 +298,7 @@ def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, inte
         )
     name = current.endpoint_name(fleet, index)
     if current.weights[index] != 0 or current.max_instance_count[index] != 0:
-        click.echo(f"draining {name}: weight 0 (no new requests) and max_instance_count 0 (capacity moves away)")
+        note(cli, f"draining {name}: weight 0 (no new requests) and max_instance_count 0 (capacity moves away)")
         weights = list(current.weights)
         caps = list(current.max_instance_count)
         weights[index], caps[index] = 0, 0
@@ -297,11 +307,13 @@ def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, inte
         current = validate_server_config(read.config, fleet)
     instances = current.current_instance_count[index]
     if instances > 0 and not wait:
-        click.echo(
+        note(
+            cli,
             f"{name} still has {instances} instance(s). The scaling engine now moves that capacity to the other "
             f"endpoints and scales {name} to 0. Run this command again once it has 0 instances "
-            "(`fleetscaler config show` shows the count), or add --wait to let it poll."
+            "(`fleetscaler config show` shows the count), or add --wait to let it poll.",
         )
+        json_result(cli, {"endpoint": name, "state": "draining", "instances": instances, "version": read.version})
         return
     deadline = clock.now() + timeout
     while instances > 0:
@@ -320,8 +332,9 @@ def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, inte
         values = read.config.get(attribute)
         if isinstance(values, list):
             proposed[attribute] = values[:index] + values[index + 1 :]
-    click.echo(f"{name} has 0 instances: removing it from server_config")
-    apply_change(cli, read, proposed, fleet, yes)
+    note(cli, f"{name} has 0 instances: removing it from server_config")
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
 
 
 @config_group.command("edit")
@@ -335,7 +348,8 @@ def edit(cli: CliContext, yes: bool) -> None:
     header = EDIT_HEADER.format(fleet=fleet, table=cli.table_name, version=read.version)
     edited = click.edit(header + to_yaml(before), extension=".yaml")
     if edited is None:
-        click.echo("no change: the editor was closed without saving")
+        note(cli, "no change: the editor was closed without saving")
+        json_result(cli, {"version": read.version, "server_config": before})
         return
     try:
         loaded = yaml.safe_load(edited)
@@ -349,7 +363,8 @@ def edit(cli: CliContext, yes: bool) -> None:
     # An attribute deleted in the editor is removed from the item (validation says if that is allowed).
     proposed = {k: v for k, v in read.config.items() if k not in SERVER_CONFIG_FIELDS}
     proposed.update({k: v for k, v in loaded.items() if v is not None})
-    apply_change(cli, read, proposed, fleet, yes)
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"version": version, "server_config": config_view(proposed)})
 
 
 @config_group.command("export")
@@ -390,7 +405,7 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
     except SeedFileError as exc:
         raise CliError(str(exc)) from None
     if not items:
-        raise CliError(f"{file}: no items (each line must be {{\"Item\": {{...}}}})")
+        raise CliError(f'{file}: no items (each line must be {{"Item": {{...}}}})')
     if create_table:
         cli.store  # binds the models to this table, region and endpoint  # noqa: B018
         create_metadata_table(cli.table_name)
@@ -409,7 +424,6 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
             validate_server_config(_python(new_config), fleet)
         except Exception as exc:
             raise CliError(f"{file}: {exc}") from None
-    to_err = cli.output == "json"
     changed = [item_id for item_id in by_id if current[item_id] != by_id[item_id]]
     if not changed:
         cli.emit({"written": 0}, f"no change: the table already holds the {len(items)} items of {file}")
@@ -418,7 +432,7 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
         existing = current[item_id]
         before = _python(existing) if existing else {}
         shown = diff(before, _python(by_id[item_id]), f"{item_id} (table)", f"{item_id} ({file})")
-        click.echo(shown, err=to_err)
+        note(cli, shown)
     if not yes:
         click.confirm(f"Write {len(changed)} item(s) to {cli.table_name}?", abort=True, err=True)
     if SERVER_CONFIG_ID in changed and new_config is not None:
