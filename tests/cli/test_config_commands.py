@@ -377,3 +377,21 @@ def test_json_output_is_one_document_with_notes_on_stderr(table: str, run: Any) 
     assert "+weights: [5, 3, 2]" in written.err
     assert json.loads(drained.out) == {"endpoint": "endpoint-3", "state": "draining", "instances": 1, "version": 3}
     assert "still has 1 instance(s)" in drained.err
+
+
+def test_unreachable_endpoint_url_is_one_line(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an --endpoint-url where nothing listens
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    # When reading the config there
+    result = run("--endpoint-url", f"http://127.0.0.1:{port}", "config", "show")
+    # Then one line says which endpoint could not be reached
+    assert result.code == 2
+    assert result.err == (
+        f"error: metadata table fleetscaler-test is unreachable (Could not connect to the endpoint URL: "
+        f'"http://127.0.0.1:{port}/")\n'
+    )

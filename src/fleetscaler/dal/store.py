@@ -67,6 +67,9 @@ def translate_errors(table_name: str) -> Iterator[None]:
             raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
         if code == "ResourceNotFoundException":
             raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
+        if isinstance(exc.cause, BotoCoreError):
+            # pynamodb wraps connection failures; name the real cause (e.g. the endpoint it could not reach).
+            raise StoreUnavailable(f"metadata table {table_name} is unreachable ({exc.cause})") from exc
         raise StoreUnavailable(f"metadata table {table_name} is unavailable ({code or type(exc).__name__})") from exc
     except BotoCoreError as exc:
         raise StoreUnavailable(f"metadata table {table_name} is unreachable ({type(exc).__name__})") from exc
