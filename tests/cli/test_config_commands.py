@@ -332,7 +332,14 @@ def test_table_commands_without_credentials_are_one_line(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # When reading or changing the config
-    for args in (["config", "show"], ["config", "set", "--weights", "1,1,1", "--yes"], ["status"]):
+    for args in (
+        ["config", "show"],
+        ["config", "show", "--raw"],
+        ["config", "set", "--weights", "1,1,1", "--yes"],
+        ["config", "export", "-"],
+        ["config", "import", str(DATA_FILE), "--yes"],
+        ["status"],
+    ):
         result = run(*args)
         # Then one line names the problem
         assert result.code == 2, args

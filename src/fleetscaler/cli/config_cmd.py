@@ -34,7 +34,7 @@ from fleetscaler.dal.seed import (
     create_table as create_metadata_table,
 )
 from fleetscaler.dal.store import SERVER_CONFIG_FIELDS, VersionedConfig
-from fleetscaler.errors import ConcurrentModification
+from fleetscaler.errors import ConcurrentModification, InvalidServerConfig
 from fleetscaler.logic.server_config import STRATEGIES, validate_server_config
 
 # Polling for `remove-endpoint --wait`; tests replace it so no real time passes.
@@ -148,7 +148,7 @@ def config_group() -> None:
 def show(cli: CliContext, raw: bool) -> None:
     """Show server_config as a table: one row per endpoint of the fleet."""
     if raw:
-        item = get_item(cli.table_name, SERVER_CONFIG_ID, cli.client("dynamodb"))
+        item = get_item(cli.table_name, SERVER_CONFIG_ID, cli.table_client())
         if item is None:
             raise CliError(f"table {cli.table_name} has no '{SERVER_CONFIG_ID}' item")
         cli.emit(item, dump_items([item]).rstrip("\n"))
@@ -372,7 +372,7 @@ def edit(cli: CliContext, yes: bool) -> None:
 @pass_cli
 def export(cli: CliContext, file: str) -> None:
     """Write every item of the table to FILE (data/ddb-data.jsonl format; - for stdout)."""
-    items = export_items(cli.table_name, cli.client("dynamodb"))
+    items = export_items(cli.table_name, cli.table_client())
     text = dump_items(items)
     if file == "-":
         click.echo(text, nl=False)
@@ -409,7 +409,7 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
     if create_table:
         cli.store  # binds the models to this table, region and endpoint  # noqa: B018
         create_metadata_table(cli.table_name)
-    client = cli.client("dynamodb")
+    client = cli.table_client()
     by_id = {item["id"]["S"]: item for item in items}
     if len(by_id) != len(items):
         raise CliError(f"{file}: an id appears more than once")
@@ -422,7 +422,7 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
     if new_config is not None:
         try:
             validate_server_config(_python(new_config), fleet)
-        except Exception as exc:
+        except InvalidServerConfig as exc:
             raise CliError(f"{file}: {exc}") from None
     changed = [item_id for item_id in by_id if current[item_id] != by_id[item_id]]
     if not changed:

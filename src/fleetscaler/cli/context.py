@@ -99,6 +99,11 @@ class CliContext:
             )
         return credentials.get_frozen_credentials()
 
+    def table_client(self) -> Any:
+        """A DynamoDB client for the dal's whole-item helpers (dal.seed), after the same credentials check."""
+        self.frozen_credentials()
+        return self.client("dynamodb")
+
     @property
     def region_name(self) -> str:
         return self.session.region_name or "us-east-1"

@@ -43,7 +43,7 @@ STANDARD_DIMENSION_FIELDS = (
 
 
 def dimension_section(cli: CliContext) -> dict[str, Any] | None:
-    raw = get_item(cli.table_name, DIMENSION_ID, cli.client("dynamodb"))
+    raw = get_item(cli.table_name, DIMENSION_ID, cli.table_client())
     if raw is None:
         return None
     item = {k: plain(TypeDeserializer().deserialize(v)) for k, v in raw.items()}
