@@ -275,3 +275,44 @@ def test_bad_arguments_are_one_line(signing_router: SigningRouter, run: Any, arg
     assert result.code == 2
     assert message in result.err
     assert signing_router.verified == []
+
+
+def test_load_counts_unexpected_failures_instead_of_losing_them(
+    signing_router: SigningRouter, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given every third send fails inside the client with an unexpected error
+    from fleetscaler.cli.invoke import SignedSender
+
+    original_send = SignedSender.send
+    calls: list[int] = []
+
+    def flaky(self: Any, *args: Any) -> Any:
+        calls.append(1)
+        if len(calls) % 3 == 0:
+            raise RuntimeError("connection dropped mid-response")
+        return original_send(self, *args)
+
+    monkeypatch.setattr(SignedSender, "send", flaky)
+    # When 9 requests are sent
+    result = run(
+        "--router-url",
+        signing_router.url,
+        "--output",
+        "json",
+        "invoke",
+        "endpoint",
+        "--input",
+        "s3://b/k",
+        "--count",
+        "9",
+        "--rate",
+        "500",
+        "--concurrency",
+        "1",
+    )
+    # Then all 9 are in the summary: 6 accepted, 3 client errors
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["requests"] == 9
+    assert summary["by_status"] == {"202": 6, "client error": 3}
+    assert sum(summary["by_endpoint"].values()) == 6

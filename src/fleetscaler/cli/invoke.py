@@ -38,6 +38,7 @@ sleep: Callable[[float], None] = time.sleep
 SERVICE = "execute-api"
 REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
 CONNECTION_ERROR = "connection error"
+CLIENT_ERROR = "client error"
 HTTP_TIMEOUT_SECONDS = 30
 
 
@@ -136,7 +137,7 @@ class LoadSummary:
         return Counter(str(r.status) for r in self.replies)
 
     def latency_ms(self) -> dict[str, float]:
-        values = sorted(r.latency_seconds * 1000 for r in self.replies if r.status != CONNECTION_ERROR)
+        values = sorted(r.latency_seconds * 1000 for r in self.replies if isinstance(r.status, int))
         if not values:
             return {}
         return {name: round(percentile(values, q), 1) for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
@@ -177,13 +178,20 @@ def run_load(
     concurrency: int,
     show_progress: bool,
 ) -> LoadSummary:
-    """Send one request at each offset; concurrency bounds requests in flight so slow replies cannot pile up."""
+    """Send one request at each offset, at most `concurrency` in flight.
+
+    When replies are slower than the rate allows, later requests wait for a free slot (the summary's
+    achieved rate shows it). Every request ends up in the summary, whatever happened to it.
+    """
     summary = LoadSummary()
     lock = threading.Lock()
     completed = [0]
 
     def record(future: Future[Reply]) -> None:
-        reply = future.result()
+        try:
+            reply = future.result()
+        except Exception as exc:  # an unexpected transport failure: counted, never lost
+            reply = Reply(CLIENT_ERROR, {}, 0.0, error=f"{type(exc).__name__}: {exc}")
         with lock:
             summary.replies.append(reply)
             completed[0] += 1
