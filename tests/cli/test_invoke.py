@@ -316,3 +316,46 @@ def test_load_counts_unexpected_failures_instead_of_losing_them(
     assert summary["requests"] == 9
     assert summary["by_status"] == {"202": 6, "client error": 3}
     assert sum(summary["by_endpoint"].values()) == 6
+
+
+def test_ramp_paces_requests_by_the_clock(
+    signing_router: SigningRouter, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a virtual clock that moves only when the CLI waits
+    from fleetscaler import clock
+
+    virtual = clock.ManualClock()
+    previous = clock.set_clock(virtual)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        virtual.advance(seconds)
+
+    monkeypatch.setattr("fleetscaler.cli.invoke.sleep", wait)
+    try:
+        # When 14 requests ramp from 10/s, +10/s every second
+        result = run(
+            "--router-url",
+            signing_router.url,
+            "--output",
+            "json",
+            "invoke",
+            "endpoint",
+            "--input",
+            "s3://b/k",
+            "--count",
+            "14",
+            "--rate",
+            "10",
+            "--ramp-step",
+            "10",
+            "--step-seconds",
+            "1",
+        )
+    finally:
+        clock.set_clock(previous)
+    # Then the first second sends one every 0.1 s, the next at 20/s; all 14 arrive
+    assert result.code == 0, result.err
+    assert waits == pytest.approx([0.1] * 10 + [0.05] * 3)
+    assert json.loads(result.out)["by_status"] == {"202": 14}

@@ -114,7 +114,8 @@ def send_offsets(count: int, rate: float, ramp_step: float = 0.0, step_seconds: 
     moment = 0.0
     for _ in range(count):
         offsets.append(moment)
-        step = math.floor(moment / step_seconds) if ramp_step else 0
+        # The epsilon keeps accumulated float error (10 x 0.1 = 0.999...) from delaying a step.
+        step = math.floor(moment / step_seconds + 1e-9) if ramp_step else 0
         moment += 1.0 / (rate + step * ramp_step)
     return offsets
 
