@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import click
+
+if TYPE_CHECKING:
+    from fleetscaler.dal.store import MetadataStore
 
 # Output keys of cfn/fleet-autoscaler.yaml that the CLI reads with --stack.
 STACK_OUTPUT_TABLE = "TableName"
@@ -46,8 +49,7 @@ class CliContext:
 
     def client(self, service: str) -> Any:
         """A boto3 client honouring --region, --profile and --endpoint-url (for moto or the local fleet)."""
-        region = self.session.region_name or "us-east-1"
-        return self.session.client(service, region_name=region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        return self.session.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     @functools.cached_property
     def stack_outputs(self) -> dict[str, str]:
@@ -74,6 +76,50 @@ class CliContext:
     @property
     def router_base_url(self) -> str:
         return self.require(self.router_url, STACK_OUTPUT_ROUTER_URL, "--router-url").rstrip("/")
+
+    @functools.cached_property
+    def store(self) -> MetadataStore:
+        """The metadata table through the dal, bound to --table/--stack, --region, --endpoint-url, --profile."""
+        from fleetscaler.dal.store import MetadataStore
+
+        # Every table call needs credentials: say so in one line rather than as a failed DynamoDB call.
+        frozen = self.frozen_credentials()
+        credentials = (frozen.access_key, frozen.secret_key, frozen.token) if self.profile else None
+        return MetadataStore(
+            self.table_name, region=self.session.region_name, host=self.endpoint_url, credentials=credentials
+        )
+
+    def frozen_credentials(self) -> Any:
+        """Credentials from the standard chain (env, profile, SSO, instance role); one-line error when none."""
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise CliError(
+                "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                "or use --profile)"
+            )
+        return credentials.get_frozen_credentials()
+
+    def table_client(self) -> Any:
+        """A DynamoDB client for the dal's whole-item helpers (dal.seed), after the same credentials check."""
+        self.frozen_credentials()
+        return self.client("dynamodb")
+
+    @property
+    def region_name(self) -> str:
+        return self.session.region_name or "us-east-1"
+
+    def fleet_name(self) -> str:
+        """The fleet's resourceName: the stack's FleetName output, else the scalable-dimension item's resourceName."""
+        name = self.stack_outputs.get(STACK_OUTPUT_FLEET_NAME)
+        if name:
+            return name
+        dimension = self.store.get_dimension()
+        if dimension is not None and dimension.resource_name:
+            return str(dimension.resource_name)
+        raise CliError(
+            f"the fleet has no name: table {self.table_name} has no resourceName on its "
+            "custom-resource:ResourceType:Property item (or use --stack)"
+        )
 
     def emit(self, data: Any, text: str) -> None:
         """Print `text` for people, or `data` as JSON with --output json."""

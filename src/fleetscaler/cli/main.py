@@ -52,5 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Command groups, one module each (imported here, after `cli` exists).
+from fleetscaler.cli.config_cmd import config_group  # noqa: E402
+from fleetscaler.cli.invoke import invoke  # noqa: E402
+from fleetscaler.cli.status import status  # noqa: E402
+
+cli.add_command(config_group)
+cli.add_command(invoke)
+cli.add_command(status)
+
 if __name__ == "__main__":
     sys.exit(main())

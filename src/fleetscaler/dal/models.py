@@ -78,11 +78,18 @@ class ScalableDimensionItem(_TableItem):
 ALL_MODELS: tuple[type[Model], ...] = (ServerConfigItem, RequestCounterItem, ScalableDimensionItem)
 
 
-def bind_table(table_name: str, region: str | None = None, host: str | None = None) -> None:
-    """Point every model at `table_name` (and optionally a region / endpoint URL).
+def bind_table(
+    table_name: str,
+    region: str | None = None,
+    host: str | None = None,
+    *,
+    credentials: tuple[str, str, str | None] | None = None,
+) -> None:
+    """Point every model at `table_name` (and optionally a region / endpoint URL / explicit credentials).
 
     pynamodb reads these from each model's Meta and caches a connection per class; resetting the cached
-    connection makes the new binding take effect.
+    connection makes the new binding take effect. `credentials` is (access key, secret key, session token),
+    for callers such as the CLI whose `--profile` pynamodb's own botocore session would not see.
     """
     models: tuple[type[Model], ...] = (_TableItem, *ALL_MODELS)
     for model in models:
@@ -91,4 +98,6 @@ def bind_table(table_name: str, region: str | None = None, host: str | None = No
             model.Meta.region = region
         if host is not None:
             model.Meta.host = host
+        if credentials is not None:
+            model.Meta.aws_access_key_id, model.Meta.aws_secret_access_key, model.Meta.aws_session_token = credentials
         model._connection = None

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from fleetscaler.dal.models import ServerConfigItem
-from fleetscaler.dal.store import translate_errors
+from fleetscaler.dal.store import CONDITION_FAILED, THROTTLE_CODES, translate_errors
+from fleetscaler.errors import ConcurrentModification, StoreUnavailable, Throttled
 
 
 class SeedFileError(ValueError):
@@ -50,22 +53,79 @@ def create_table(table_name: str, *, wait: bool = True) -> None:
             ServerConfigItem.create_table(billing_mode="PAY_PER_REQUEST", wait=wait)
 
 
-def load_items(table_name: str, items: Iterable[dict[str, Any]]) -> int:
-    client = boto3.client("dynamodb")
+def load_items(table_name: str, items: Iterable[dict[str, Any]], client: Any = None) -> int:
+    """Put each item as it is. `client`: a DynamoDB client to use (default: one from the environment)."""
+    client = client or boto3.client("dynamodb")
     count = 0
-    for item in items:
-        client.put_item(TableName=table_name, Item=item)
-        count += 1
+    with _client_errors(table_name):
+        for item in items:
+            client.put_item(TableName=table_name, Item=item)
+            count += 1
     return count
 
 
-def export_items(table_name: str) -> list[dict[str, Any]]:
-    client = boto3.client("dynamodb")
+def export_items(table_name: str, client: Any = None) -> list[dict[str, Any]]:
+    """Every item of the table in DynamoDB JSON, sorted by id (a stable file for diffs and round trips)."""
+    client = client or boto3.client("dynamodb")
     items: list[dict[str, Any]] = []
-    for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
-        items.extend(page["Items"])
+    with _client_errors(table_name):
+        for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
+            items.extend(page["Items"])
     return sorted(items, key=lambda item: str(item["id"]["S"]))
 
 
 def dump_items(items: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps({"Item": item}, sort_keys=True) + "\n" for item in items)
+
+
+def get_item(table_name: str, item_id: str, client: Any = None) -> dict[str, Any] | None:
+    """One item as stored (DynamoDB JSON, every attribute), read consistently; None when absent."""
+    client = client or boto3.client("dynamodb")
+    with _client_errors(table_name):
+        response = client.get_item(TableName=table_name, Key={"id": {"S": item_id}}, ConsistentRead=True)
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def put_server_config_item(
+    table_name: str, item: dict[str, Any], expected_version: int | None, exists: bool, client: Any = None
+) -> None:
+    """Replace the whole server_config item only if nobody changed it since it was read.
+
+    `exists`/`expected_version` describe what the caller read; a mismatch raises ConcurrentModification,
+    the same contract as MetadataStore.update_server_config.
+    """
+    client = client or boto3.client("dynamodb")
+    if not exists:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(id)"}
+    elif expected_version is None:
+        condition = {"ConditionExpression": "attribute_exists(id) AND attribute_not_exists(config_version)"}
+    else:
+        condition = {
+            "ConditionExpression": "config_version = :expected",
+            "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+        }
+    with _client_errors(table_name):
+        try:
+            client.put_item(TableName=table_name, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                raise ConcurrentModification(
+                    f"server_config changed since version {expected_version}; re-read it and try again"
+                ) from exc
+            raise
+
+
+@contextmanager
+def _client_errors(table_name: str) -> Iterator[None]:
+    """translate_errors for calls made with a plain boto3 client (ClientError instead of pynamodb's errors)."""
+    with translate_errors(table_name):
+        try:
+            yield
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code == "ResourceNotFoundException":
+                raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
+            if code in THROTTLE_CODES:
+                raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
+            raise StoreUnavailable(f"metadata table {table_name} is unavailable ({code})") from exc

@@ -67,6 +67,9 @@ def translate_errors(table_name: str) -> Iterator[None]:
             raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
         if code == "ResourceNotFoundException":
             raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
+        if isinstance(exc.cause, BotoCoreError):
+            # pynamodb wraps connection failures; name the real cause (e.g. the endpoint it could not reach).
+            raise StoreUnavailable(f"metadata table {table_name} is unreachable ({exc.cause})") from exc
         raise StoreUnavailable(f"metadata table {table_name} is unavailable ({code or type(exc).__name__})") from exc
     except BotoCoreError as exc:
         raise StoreUnavailable(f"metadata table {table_name} is unreachable ({type(exc).__name__})") from exc
@@ -105,9 +108,16 @@ class VersionedConfig:
 class MetadataStore:
     """Reads and writes of the metadata table for one fleet."""
 
-    def __init__(self, table_name: str) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        region: str | None = None,
+        host: str | None = None,
+        credentials: tuple[str, str, str | None] | None = None,
+    ) -> None:
         self.table_name = table_name
-        bind_table(table_name)
+        bind_table(table_name, region, host, credentials=credentials)
 
     def next_route(self) -> RouteTicket:
         """Take the next request number and read the routing config, in one atomic UpdateItem.

@@ -1,0 +1,453 @@
+"""`fleetscaler config`: read and change server_config safely.
+
+Every change goes the same way: build the new config, validate it with the Lambdas' own rules, show it as
+a diff, ask (or --yes), then write it with the store's conditional write. If someone else changed the
+item in between, nothing is overwritten: the command shows what changed and stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import yaml
+from boto3.dynamodb.types import TypeDeserializer
+
+from fleetscaler import clock
+from fleetscaler.cli.context import CliContext, CliError, pass_cli
+from fleetscaler.cli.endpoints import describe_endpoints
+from fleetscaler.cli.render import config_view, diff, plain, table, to_yaml
+from fleetscaler.dal.models import DIMENSION_ID, SERVER_CONFIG_ID
+from fleetscaler.dal.seed import (
+    SeedFileError,
+    dump_items,
+    export_items,
+    get_item,
+    load_items,
+    put_server_config_item,
+    read_items,
+)
+from fleetscaler.dal.seed import (
+    create_table as create_metadata_table,
+)
+from fleetscaler.dal.store import SERVER_CONFIG_FIELDS, VersionedConfig
+from fleetscaler.errors import ConcurrentModification, InvalidServerConfig
+from fleetscaler.logic.server_config import STRATEGIES, validate_server_config
+
+# Polling for `remove-endpoint --wait`; tests replace it so no real time passes.
+sleep: Callable[[float], None] = time.sleep
+
+EDIT_HEADER = """\
+# server_config of fleet {fleet} (table {table}, version {version}).
+# Lists are index-aligned with servers: endpoint i is {fleet}-<servers[i]>.
+# max_instance_count: null means no cap; 0 drains the endpoint. Save and quit to apply; an unchanged
+# file changes nothing.
+"""
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def read_config(cli: CliContext) -> VersionedConfig:
+    versioned = cli.store.get_versioned_server_config()
+    if versioned is None:
+        raise CliError(
+            f"table {cli.table_name} has no '{SERVER_CONFIG_ID}' item "
+            "(load one with `fleetscaler config import data/ddb-data.jsonl`)"
+        )
+    return versioned
+
+
+def parse_int_list(option: str, text: str, *, allow_none: bool = False) -> list[int | None]:
+    values: list[int | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if allow_none and part.lower() in ("none", "null"):
+            values.append(None)
+            continue
+        try:
+            values.append(int(part))
+        except ValueError:
+            hint = " or none" if allow_none else ""
+            raise CliError(
+                f"{option}: {part!r} is not a whole number{hint} (give one value per server, e.g. 5,3,2)"
+            ) from None
+    return values
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def note(cli: CliContext, text: str) -> None:
+    """Progress for people: stdout normally, stderr with --output json so stdout stays one JSON document."""
+    click.echo(text, err=cli.output == "json")
+
+
+def json_result(cli: CliContext, data: dict[str, Any]) -> None:
+    """The command's result for scripts (--output json only; people already read the notes)."""
+    if cli.output == "json":
+        cli.emit(data, "")
+
+
+def apply_change(cli: CliContext, read: VersionedConfig, proposed: Mapping[str, Any], fleet: str, yes: bool) -> int:
+    """Validate, show the diff, confirm, write conditionally. Returns the version now in the table.
+
+    InvalidServerConfig is a FleetscalerError: main() prints it as one line naming every broken rule.
+    """
+    validate_server_config(proposed, fleet)
+    before, after = config_view(read.config), config_view(proposed)
+    shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
+    if not shown:
+        note(cli, "no change: server_config already has these values")
+        return read.version or 0
+    note(cli, shown)
+    if not yes:
+        click.confirm("Write this change?", abort=True, err=True)
+    changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
+    try:
+        version = cli.store.update_server_config(changes, read.version)
+    except ConcurrentModification:
+        refuse_concurrent(cli, read)
+    note(cli, f"server_config written (version {version})")
+    return version
+
+
+def refuse_concurrent(cli: CliContext, read: VersionedConfig) -> NoReturn:
+    now = cli.store.get_versioned_server_config()
+    current = config_view(now.config) if now else {}
+    current_version = now.version if now else None
+    click.echo(
+        diff(
+            config_view(read.config),
+            current,
+            f"server_config as you read it (version {read.version})",
+            f"server_config now (version {current_version})",
+        )
+        or "(the editable attributes are the same; only the version moved)",
+        err=True,
+    )
+    raise CliError(
+        f"server_config was changed by someone else (version {read.version} -> {current_version}) "
+        "while you were working; nothing was written. Re-run the command to start from the new values"
+    )
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+@click.group("config")
+def config_group() -> None:
+    """Show and change the fleet's server_config (validated, diffed, confirmed, conditionally written)."""
+
+
+@config_group.command("show")
+@click.option("--raw", is_flag=True, help="Print the item exactly as stored (DynamoDB JSON).")
+@pass_cli
+def show(cli: CliContext, raw: bool) -> None:
+    """Show server_config as a table: one row per endpoint of the fleet."""
+    if raw:
+        item = get_item(cli.table_name, SERVER_CONFIG_ID, cli.table_client())
+        if item is None:
+            raise CliError(f"table {cli.table_name} has no '{SERVER_CONFIG_ID}' item")
+        cli.emit(item, dump_items([item]).rstrip("\n"))
+        return
+    read = read_config(cli)
+    fleet = cli.fleet_name()
+    config = validate_server_config(read.config, fleet)
+    names = config.endpoint_names(fleet)
+    states = describe_endpoints(cli, names)
+    rows = []
+    for i, name in enumerate(names):
+        cap = config.max_instance_count[i]
+        status = states[name].status
+        if config.weights[i] == 0 and cap == 0:
+            status += ", draining"
+        rows.append(
+            {
+                "server": config.servers[i],
+                "endpoint": name,
+                "weight": config.weights[i],
+                "instances": config.current_instance_count[i],
+                "capacity_units": config.capacity_units[i],
+                "max_instance_count": cap,
+                "status": status,
+            }
+        )
+    text = table(
+        ["SERVER", "ENDPOINT", "WEIGHT", "INSTANCES", "UNITS", "CAP", "STATUS"],
+        [
+            [
+                r["server"],
+                r["endpoint"],
+                r["weight"],
+                r["instances"],
+                r["capacity_units"],
+                "none" if r["max_instance_count"] is None else r["max_instance_count"],
+                r["status"],
+            ]
+            for r in rows
+        ],
+    )
+    summary = f"fleet {fleet}  strategy {config.strategy}  version {read.version}  capacity {config.capacity} units"
+    cli.emit(
+        {"fleet": fleet, "strategy": config.strategy, "version": read.version, "endpoints": rows},
+        f"{summary}\n{text}",
+    )
+
+
+@config_group.command("set")
+@click.option("--weights", help="Routing weights, one per server: 5,3,2.")
+@click.option("--servers", help="Endpoint name suffixes: 1,2,3 (endpoint i is FLEET-SUFFIX).")
+@click.option("--capacity-units", help="Capacity units per instance of each endpoint: 1,2,4.")
+@click.option("--max", "max_counts", help="Instance cap per endpoint (none: no cap; 0 drains it): 10,10,none.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), help="How the scaling engine places capacity.")
+@click.option("--yes", "-y", is_flag=True, help="Write without asking.")
+@pass_cli
+def set_config(
+    cli: CliContext,
+    weights: str | None,
+    servers: str | None,
+    capacity_units: str | None,
+    max_counts: str | None,
+    strategy: str | None,
+    yes: bool,
+) -> None:
+    """Change list attributes or the strategy; the lists must stay one entry per server."""
+    proposed: dict[str, Any] = {}
+    if servers is not None:
+        proposed["servers"] = [s.strip() for s in servers.split(",")]
+    if weights is not None:
+        proposed["weights"] = parse_int_list("--weights", weights)
+    if capacity_units is not None:
+        proposed["capacity_units"] = parse_int_list("--capacity-units", capacity_units)
+    if max_counts is not None:
+        proposed["max_instance_count"] = parse_int_list("--max", max_counts, allow_none=True)
+    if strategy is not None:
+        proposed["strategy"] = strategy
+    if not proposed:
+        raise CliError("nothing to set: give at least one of --weights, --servers, --capacity-units, --max, --strategy")
+    read = read_config(cli)
+    fleet = cli.fleet_name()
+    version = apply_change(cli, read, {**read.config, **proposed}, fleet, yes)
+    json_result(cli, {"version": version, "server_config": config_view({**read.config, **proposed})})
+
+
+@config_group.command("add-endpoint")
+@click.argument("suffix")
+@click.option("--weight", type=int, default=1, show_default=True)
+@click.option("--capacity-units", type=int, default=1, show_default=True)
+@click.option("--max", "max_count", default="none", show_default=True, help="Instance cap (none: no cap).")
+@click.option("--instances", type=int, default=0, show_default=True, help="Instances it has now.")
+@click.option("--yes", "-y", is_flag=True, help="Write without asking.")
+@pass_cli
+def add_endpoint(
+    cli: CliContext, suffix: str, weight: int, capacity_units: int, max_count: str, instances: int, yes: bool
+) -> None:
+    """Add the endpoint FLEET-SUFFIX to the fleet (it must exist in SageMaker to receive requests)."""
+    read = read_config(cli)
+    fleet = cli.fleet_name()
+    current = validate_server_config(read.config, fleet)
+    cap = parse_int_list("--max", max_count, allow_none=True)[0]
+    proposed = {
+        **read.config,
+        "servers": [*current.servers, suffix],
+        "weights": [*current.weights, weight],
+        "current_instance_count": [*current.current_instance_count, instances],
+        "capacity_units": [*current.capacity_units, capacity_units],
+        "max_instance_count": [*current.max_instance_count, cap],
+    }
+    validate_server_config(proposed, fleet)
+    name = f"{fleet}-{suffix}"
+    state = describe_endpoints(cli, [name])[name]
+    if state.status == "not found" and weight > 0:
+        click.echo(f"warning: SageMaker has no endpoint {name}; requests routed to it will fail", err=True)
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"version": version, "server_config": config_view(proposed)})
+
+
+@config_group.command("remove-endpoint")
+@click.argument("suffix")
+@click.option("--wait", is_flag=True, help="Wait until its instances are gone, then remove it.")
+@click.option("--timeout", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds to wait.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=15, show_default=True, help="Poll seconds.")
+@click.option("--yes", "-y", is_flag=True, help="Write without asking.")
+@pass_cli
+def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, interval: float, yes: bool) -> None:
+    """Drain the endpoint FLEET-SUFFIX (weight 0, cap 0), then remove it once it has no instances.
+
+    Draining stops new requests to it at once; the scaling engine then moves its capacity to the other
+    endpoints. The endpoint leaves the lists only when its recorded instance count is 0, so no capacity
+    and no queued request is dropped.
+    """
+    read = read_config(cli)
+    fleet = cli.fleet_name()
+    current = validate_server_config(read.config, fleet)
+    if suffix not in current.servers:
+        raise CliError(f"servers: {suffix!r} is not in the fleet (servers: {', '.join(current.servers)})")
+    index = current.servers.index(suffix)
+    others_serving = [
+        i
+        for i in range(len(current.servers))
+        if i != index and current.weights[i] > 0 and current.max_instance_count[i] != 0
+    ]
+    if not others_serving:
+        raise CliError(
+            f"servers: {suffix!r} is the only endpoint that can take requests; add or enable another one first"
+        )
+    name = current.endpoint_name(fleet, index)
+    if current.weights[index] != 0 or current.max_instance_count[index] != 0:
+        note(cli, f"draining {name}: weight 0 (no new requests) and max_instance_count 0 (capacity moves away)")
+        weights = list(current.weights)
+        caps = list(current.max_instance_count)
+        weights[index], caps[index] = 0, 0
+        apply_change(cli, read, {**read.config, "weights": weights, "max_instance_count": caps}, fleet, yes)
+        read = read_config(cli)
+        current = validate_server_config(read.config, fleet)
+    instances = current.current_instance_count[index]
+    if instances > 0 and not wait:
+        note(
+            cli,
+            f"{name} still has {instances} instance(s). The scaling engine now moves that capacity to the other "
+            f"endpoints and scales {name} to 0. Run this command again once it has 0 instances "
+            "(`fleetscaler config show` shows the count), or add --wait to let it poll.",
+        )
+        json_result(cli, {"endpoint": name, "state": "draining", "instances": instances, "version": read.version})
+        return
+    deadline = clock.now() + timeout
+    while instances > 0:
+        if clock.now() >= deadline:
+            raise CliError(f"{name} still has {instances} instance(s) after {timeout}s; it stays drained, not removed")
+        click.echo(f"waiting for {name}: {instances} instance(s) left", err=True)
+        sleep(interval)
+        read = read_config(cli)
+        current = validate_server_config(read.config, fleet)
+        if suffix not in current.servers:
+            raise CliError(f"servers: {suffix!r} was removed by someone else meanwhile")
+        index = current.servers.index(suffix)
+        instances = current.current_instance_count[index]
+    proposed = dict(read.config)
+    for attribute in ("servers", "weights", "current_instance_count", "capacity_units", "max_instance_count"):
+        values = read.config.get(attribute)
+        if isinstance(values, list):
+            proposed[attribute] = values[:index] + values[index + 1 :]
+    note(cli, f"{name} has 0 instances: removing it from server_config")
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
+
+
+@config_group.command("edit")
+@click.option("--yes", "-y", is_flag=True, help="Write without asking after the editor closes.")
+@pass_cli
+def edit(cli: CliContext, yes: bool) -> None:
+    """Open $EDITOR on a YAML view of server_config; the saved result is validated and diffed."""
+    read = read_config(cli)
+    fleet = cli.fleet_name()
+    before = config_view(read.config)
+    header = EDIT_HEADER.format(fleet=fleet, table=cli.table_name, version=read.version)
+    edited = click.edit(header + to_yaml(before), extension=".yaml")
+    if edited is None:
+        note(cli, "no change: the editor was closed without saving")
+        json_result(cli, {"version": read.version, "server_config": before})
+        return
+    try:
+        loaded = yaml.safe_load(edited)
+    except yaml.YAMLError as exc:
+        raise CliError(f"the edited YAML does not parse: {' '.join(str(exc).split())}") from None
+    if not isinstance(loaded, dict):
+        raise CliError("the edited YAML must be a mapping of attribute: value")
+    unknown = sorted(set(loaded) - set(SERVER_CONFIG_FIELDS))
+    if unknown:
+        raise CliError(f"{unknown[0]}: not an editable attribute (editable: {', '.join(SERVER_CONFIG_FIELDS)})")
+    # An attribute deleted in the editor is removed from the item (validation says if that is allowed).
+    proposed = {k: v for k, v in read.config.items() if k not in SERVER_CONFIG_FIELDS}
+    proposed.update({k: v for k, v in loaded.items() if v is not None})
+    version = apply_change(cli, read, proposed, fleet, yes)
+    json_result(cli, {"version": version, "server_config": config_view(proposed)})
+
+
+@config_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@pass_cli
+def export(cli: CliContext, file: str) -> None:
+    """Write every item of the table to FILE (data/ddb-data.jsonl format; - for stdout)."""
+    items = export_items(cli.table_name, cli.table_client())
+    text = dump_items(items)
+    if file == "-":
+        click.echo(text, nl=False)
+        return
+    Path(file).write_text(text, encoding="utf-8")
+    cli.emit({"file": file, "items": len(items)}, f"exported {len(items)} items from {cli.table_name} to {file}")
+
+
+_deserializer = TypeDeserializer()
+
+
+def _python(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole item as plain values, attributes sorted so a diff shows only real differences."""
+    return {k: plain(_deserializer.deserialize(item[k])) for k in sorted(item)}
+
+
+@config_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--create-table", is_flag=True, help="Create the table first if it does not exist (on-demand).")
+@click.option("--yes", "-y", is_flag=True, help="Write without asking.")
+@pass_cli
+def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> None:
+    """Load the items of FILE (data/ddb-data.jsonl format) into the table, after validation and a diff.
+
+    Items are written whole, exactly as in the file. Items of the table that the file does not mention are
+    left alone. server_config is written only if nobody changed it since it was read.
+    """
+    try:
+        items = read_items(file)
+    except SeedFileError as exc:
+        raise CliError(str(exc)) from None
+    if not items:
+        raise CliError(f'{file}: no items (each line must be {{"Item": {{...}}}})')
+    if create_table:
+        cli.store  # binds the models to this table, region and endpoint  # noqa: B018
+        create_metadata_table(cli.table_name)
+    client = cli.table_client()
+    by_id = {item["id"]["S"]: item for item in items}
+    if len(by_id) != len(items):
+        raise CliError(f"{file}: an id appears more than once")
+    fleet = None
+    dimension = by_id.get(DIMENSION_ID)
+    if dimension is not None and "resourceName" in dimension:
+        fleet = str(_python(dimension)["resourceName"])
+    current = {item_id: get_item(cli.table_name, item_id, client) for item_id in by_id}
+    new_config = by_id.get(SERVER_CONFIG_ID)
+    if new_config is not None:
+        try:
+            validate_server_config(_python(new_config), fleet)
+        except InvalidServerConfig as exc:
+            raise CliError(f"{file}: {exc}") from None
+    changed = [item_id for item_id in by_id if current[item_id] != by_id[item_id]]
+    if not changed:
+        cli.emit({"written": 0}, f"no change: the table already holds the {len(items)} items of {file}")
+        return
+    for item_id in changed:
+        existing = current[item_id]
+        before = _python(existing) if existing else {}
+        shown = diff(before, _python(by_id[item_id]), f"{item_id} (table)", f"{item_id} ({file})")
+        note(cli, shown)
+    if not yes:
+        click.confirm(f"Write {len(changed)} item(s) to {cli.table_name}?", abort=True, err=True)
+    if SERVER_CONFIG_ID in changed and new_config is not None:
+        # The whole item comes from the file, but its lock must still move forward so that any writer
+        # holding an older read is refused rather than overwriting the imported config.
+        old = current[SERVER_CONFIG_ID]
+        old_version = int(old["config_version"]["N"]) if old and "config_version" in old else None
+        item = dict(new_config)
+        file_version = int(item["config_version"]["N"]) if "config_version" in item else None
+        if old is not None and (file_version is None or file_version <= (old_version or 0)):
+            item["config_version"] = {"N": str((old_version or 0) + 1)}
+        try:
+            put_server_config_item(cli.table_name, item, old_version, old is not None, client)
+        except ConcurrentModification:
+            refuse_concurrent(cli, VersionedConfig(_python(old) if old else {}, old_version))
+    others = [by_id[item_id] for item_id in changed if item_id != SERVER_CONFIG_ID]
+    load_items(cli.table_name, others, client)
+    cli.emit({"written": len(changed)}, f"imported {len(changed)} item(s) into {cli.table_name}")

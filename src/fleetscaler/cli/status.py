@@ -1,0 +1,240 @@
+"""`fleetscaler status`: the scalable dimension, each endpoint, and the last scaling activities."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleetscaler import clock
+from fleetscaler.cli.context import STACK_OUTPUT_SCALING_RESOURCE_ID, CliContext, pass_cli
+from fleetscaler.cli.endpoints import describe_endpoints
+from fleetscaler.cli.render import format_epoch_ms, plain, table
+from fleetscaler.dal.models import DIMENSION_ID
+from fleetscaler.dal.seed import get_item
+from fleetscaler.errors import FleetscalerError
+from fleetscaler.logic.server_config import validate_server_config
+
+# Pause between --watch refreshes; tests replace it.
+sleep: Callable[[float], None] = time.sleep
+
+SCALABLE_DIMENSION = "custom-resource:ResourceType:Property"
+BACKLOG_METRIC = "ApproximateBacklogSizePerInstance"
+BACKLOG_WINDOW_SECONDS = 15 * 60
+# The dimension attributes every writer agrees on (aws-contracts.md); anything else is shown as "other".
+STANDARD_DIMENSION_FIELDS = (
+    "id",
+    "desiredCapacity",
+    "actualCapacity",
+    "scalingStatus",
+    "failureReason",
+    "lastModified",
+    "resourceName",
+    "dimensionName",
+    "variantName",
+    "scalableTargetDimensionId",
+    "version",
+)
+
+
+def dimension_section(cli: CliContext) -> dict[str, Any] | None:
+    raw = get_item(cli.table_name, DIMENSION_ID, cli.table_client())
+    if raw is None:
+        return None
+    item = {k: plain(TypeDeserializer().deserialize(v)) for k, v in raw.items()}
+    return {
+        "desired": item.get("desiredCapacity"),
+        "actual": item.get("actualCapacity"),
+        "status": item.get("scalingStatus"),
+        "failure_reason": item.get("failureReason") or None,
+        "last_change": format_epoch_ms(item.get("lastModified")),
+        "resource_name": item.get("resourceName"),
+        "version": item.get("version"),
+        "other": {k: v for k, v in sorted(item.items()) if k not in STANDARD_DIMENSION_FIELDS},
+    }
+
+
+def backlog_per_instance(cli: CliContext, endpoint: str) -> float | None:
+    """The latest one-minute average of ApproximateBacklogSizePerInstance; None when CloudWatch has none."""
+    end = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)
+    try:
+        points = cli.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=BACKLOG_METRIC,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+            StartTime=end - dt.timedelta(seconds=BACKLOG_WINDOW_SECONDS),
+            EndTime=end,
+            Period=60,
+            Statistics=["Average"],
+        )["Datapoints"]
+    except (ClientError, BotoCoreError):
+        return None
+    if not points:
+        return None
+    latest = max(points, key=lambda point: point["Timestamp"])
+    return round(float(latest["Average"]), 2)
+
+
+def endpoints_section(cli: CliContext) -> tuple[list[dict[str, Any]], str | None]:
+    versioned = cli.store.get_versioned_server_config()
+    if versioned is None:
+        return [], "no server_config item"
+    fleet = cli.fleet_name()
+    try:
+        config = validate_server_config(versioned.config, fleet)
+    except FleetscalerError as exc:
+        return [], exc.message
+    names = config.endpoint_names(fleet)
+    states = describe_endpoints(cli, names)
+    rows = []
+    for i, name in enumerate(names):
+        state = states[name]
+        rows.append(
+            {
+                "endpoint": name,
+                "status": state.status,
+                "instances": state.current_instances,
+                "desired_instances": state.desired_instances,
+                "recorded_instances": config.current_instance_count[i],
+                "weight": config.weights[i],
+                "max_instance_count": config.max_instance_count[i],
+                "backlog_per_instance": backlog_per_instance(cli, name),
+                "failure_reason": state.failure_reason,
+            }
+        )
+    return rows, None
+
+
+def activities_section(cli: CliContext, resource_id: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    resource_id = resource_id or cli.stack_outputs.get(STACK_OUTPUT_SCALING_RESOURCE_ID)
+    if not resource_id:
+        return [], "give --resource-id (or --stack) to see Application Auto Scaling activities"
+    try:
+        activities = cli.client("application-autoscaling").describe_scaling_activities(
+            ServiceNamespace="custom-resource",
+            ResourceId=resource_id,
+            ScalableDimension=SCALABLE_DIMENSION,
+            MaxResults=limit,
+        )["ScalingActivities"]
+    except ClientError as exc:
+        return [], f"cannot read scaling activities: {exc.response.get('Error', {}).get('Message', exc)}"
+    rows = [
+        {
+            "start": a.get("StartTime"),
+            "status": a.get("StatusCode"),
+            "description": a.get("Description"),
+            "message": a.get("StatusMessage"),
+        }
+        for a in activities[:limit]
+    ]
+    return rows, None
+
+
+def collect(cli: CliContext, resource_id: str | None, limit: int) -> dict[str, Any]:
+    endpoints, endpoints_note = endpoints_section(cli)
+    activities, activities_note = activities_section(cli, resource_id, limit)
+    return {
+        "table": cli.table_name,
+        "dimension": dimension_section(cli),
+        "endpoints": endpoints,
+        "endpoints_note": endpoints_note,
+        "activities": activities,
+        "activities_note": activities_note,
+    }
+
+
+def _time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if value is None else str(value)
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"scalable dimension ({data['table']})"]
+    dimension = data["dimension"]
+    if dimension is None:
+        lines.append("  no custom-resource:ResourceType:Property item")
+    else:
+        lines.append(
+            table(
+                ["DESIRED", "ACTUAL", "STATUS", "LAST CHANGE", "FAILURE REASON"],
+                [
+                    [
+                        dimension["desired"],
+                        dimension["actual"],
+                        dimension["status"],
+                        dimension["last_change"],
+                        dimension["failure_reason"],
+                    ]
+                ],
+            )
+        )
+        if dimension["other"]:
+            lines.append("other: " + ", ".join(f"{k}={v}" for k, v in dimension["other"].items()))
+    lines += ["", "endpoints"]
+    if data["endpoints_note"]:
+        lines.append(f"  {data['endpoints_note']}")
+    else:
+        lines.append(
+            table(
+                ["ENDPOINT", "STATUS", "INSTANCES", "RECORDED", "WEIGHT", "CAP", "BACKLOG/INSTANCE"],
+                [
+                    [
+                        e["endpoint"],
+                        e["status"],
+                        e["instances"],
+                        e["recorded_instances"],
+                        e["weight"],
+                        "none" if e["max_instance_count"] is None else e["max_instance_count"],
+                        e["backlog_per_instance"],
+                    ]
+                    for e in data["endpoints"]
+                ],
+            )
+        )
+        for e in data["endpoints"]:
+            if e["failure_reason"]:
+                lines.append(f"{e['endpoint']}: {e['failure_reason']}")
+    lines += ["", "scaling activities"]
+    if data["activities_note"]:
+        lines.append(f"  {data['activities_note']}")
+    elif not data["activities"]:
+        lines.append("  none yet")
+    else:
+        lines.append(
+            table(
+                ["START", "STATUS", "DESCRIPTION"],
+                [[_time(a["start"]), a["status"], a["description"]] for a in data["activities"]],
+            )
+        )
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.option("--resource-id", help="Scalable target ResourceId (default: the stack's ScalingResourceId output).")
+@click.option("--activities", "limit", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--watch", is_flag=True, help="Refresh until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=1), default=10, show_default=True, help="Refresh seconds.")
+@click.option("--times", type=click.IntRange(min=0), default=0, help="With --watch: stop after N refreshes (0: never).")
+@pass_cli
+def status(cli: CliContext, resource_id: str | None, limit: int, watch: bool, interval: float, times: int) -> None:
+    """Show the scalable dimension, each endpoint and the last scaling activities."""
+    refreshes = 0
+    try:
+        while True:
+            data = collect(cli, resource_id, limit)
+            if watch and cli.output != "json":
+                click.clear()
+                click.echo(f"every {interval:g}s, Ctrl-C to stop\n")
+            cli.emit(data, render(data))
+            refreshes += 1
+            if not watch or (times and refreshes >= times):
+                return
+            sleep(interval)
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,195 @@
+"""Fixtures for the CLI: run `fleetscaler ...` in process, fake SageMaker endpoints, a signing-checking router."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.conftest import TABLE, FakeLambdaContext, load_event
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def restore_table_binding() -> Iterator[None]:
+    """The CLI binds the pynamodb models to --endpoint-url/--region; put them back for the next test."""
+    from fleetscaler.dal.models import ALL_MODELS, _TableItem
+
+    names = ("table_name", "region", "host", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    models = (_TableItem, *ALL_MODELS)
+    saved = [{n: m.Meta.__dict__[n] for n in names if n in m.Meta.__dict__} for m in models]
+    yield
+    for model, attrs in zip(models, saved, strict=True):
+        for name in names:
+            if name in attrs:
+                setattr(model.Meta, name, attrs[name])
+            elif name in model.Meta.__dict__:
+                delattr(model.Meta, name)
+        model._connection = None
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`run("config", "show", stdin="y\\n")`: the real entry point, with --table first unless table=None."""
+    from fleetscaler.cli.main import main
+
+    def invoke(*args: str, stdin: str = "", table: str | None = TABLE) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        argv = (["--table", table] if table else []) + list(args)
+        code = main(argv)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return invoke
+
+
+def create_endpoints(*names: str, instances: int = 1) -> None:
+    """Real SageMaker endpoints in moto (model, endpoint config, endpoint)."""
+    sagemaker = boto3.client("sagemaker")
+    for name in names:
+        sagemaker.create_model(
+            ModelName=f"{name}-model",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:latest"},
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=f"{name}-config",
+            ProductionVariants=[
+                {
+                    "VariantName": "default",
+                    "ModelName": f"{name}-model",
+                    "InitialInstanceCount": instances,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        )
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+
+
+def set_config(**attrs: Any) -> None:
+    """Another writer (the scaling engine) changing server_config directly, bumping its version."""
+    table = boto3.resource("dynamodb").Table(TABLE)
+    names = {f"#{k}": k for k in attrs} | {"#v": "config_version"}
+    values = {f":{k}": v for k, v in attrs.items()} | {":one": 1}
+    table.update_item(
+        Key={"id": "server_config"},
+        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in attrs) + " ADD #v :one",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def get_config() -> dict[str, Any]:
+    item = boto3.resource("dynamodb").Table(TABLE).get_item(Key={"id": "server_config"}, ConsistentRead=True)["Item"]
+    return json.loads(json.dumps(item, default=lambda d: int(d) if d == int(d) else float(d)))
+
+
+@dataclass
+class SigningRouter:
+    """A stand-in for API Gateway with AWS_IAM auth in front of the real router Lambda handler."""
+
+    url: str
+    verified: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+def signature_matches(method: str, url: str, headers: dict[str, str], body: bytes, credentials: Credentials) -> bool:
+    """Recompute the SigV4 signature with botocore from what arrived, and compare with the one sent."""
+    authorization = headers.get("Authorization", "")
+    if not authorization.startswith("AWS4-HMAC-SHA256 "):
+        return False
+    fields = dict(part.strip().split("=", 1) for part in authorization[len("AWS4-HMAC-SHA256 ") :].split(","))
+    scope = fields["Credential"].split("/")
+    if scope[0] != credentials.access_key or scope[3] != "execute-api":
+        return False
+    signed_names = fields["SignedHeaders"].split(";")
+    by_lower = {k.lower(): v for k, v in headers.items()}
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={n: by_lower[n] for n in signed_names if n != "host"}
+    )
+    request.headers["host"] = by_lower["host"]
+    request.context["timestamp"] = by_lower["x-amz-date"]
+    signer = SigV4Auth(credentials, "execute-api", scope[2])
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return expected == fields["Signature"]
+
+
+@pytest.fixture
+def signing_router(table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SigningRouter]:
+    """127.0.0.1 HTTP server: verifies each request's SigV4 signature, then runs the router handler on it."""
+    import logging
+
+    from fleetscaler.handlers.router import handler, logger
+
+    # The Lambda's logs and EMF metrics would land in the CLI's stdout here; in AWS they go to CloudWatch.
+    monkeypatch.setattr("fleetscaler.handlers.router._count", lambda *args: None)
+    log_handler = logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    previous_stream = log_handler.setStream(io.StringIO())
+
+    # The caller's identity as the gateway knows it (moto replaces the env credentials while it mocks).
+    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    state = SigningRouter(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = dict(self.headers.items())
+            url = f"http://{headers['Host']}{self.path}"
+            if not signature_matches("POST", url, headers, body, credentials):
+                state.rejected.append(self.path)
+                self._answer(403, json.dumps({"message": "The request signature we calculated does not match"}))
+                return
+            state.verified.append(self.path)
+            fleet = self.path.rsplit("/", 1)[-1]
+            event = load_event("apigw_router_post.json")
+            event.update(
+                path=f"/endpoints/{fleet}",
+                pathParameters={"EndpointName": fleet},
+                headers=headers,
+                body=base64.b64encode(body).decode() if body else None,
+                isBase64Encoded=bool(body),
+            )
+            response = handler(event, FakeLambdaContext())
+            self._answer(response["statusCode"], response["body"])
+
+        def _answer(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/prod"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        log_handler.setStream(previous_stream)
