@@ -52,5 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+from fleetscaler.cli.deploy import deploy, destroy  # noqa: E402
+
+cli.add_command(deploy)
+cli.add_command(destroy)
+
 if __name__ == "__main__":
     sys.exit(main())
