@@ -31,7 +31,7 @@ demo: venv
 	$(BIN)/python -m fleetscaler.local.demo
 
 clean:
-	rm -rf $(VENV) build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-tools build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Template checks in their own virtualenv (checkov and cfn-lint pin versions the project cannot share).
 TOOLS_VENV := .venv-tools

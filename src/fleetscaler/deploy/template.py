@@ -934,10 +934,10 @@ def _dashboard_body() -> Json:
             [{"expression": search("AWS/SageMaker", "ApproximateBacklogSize", "Maximum"), "id": "backlog"}],
             [{"expression": search("AWS/SageMaker", WAKE_UP_METRIC, "Maximum"), "id": "wakeup"}],
         ], 12, 0),
-        _widget("Instances per endpoint", [
+        _widget("Instances per endpoint (InstanceCount metric of the scaling Lambdas)", [
             [{"expression": search("${MetricsNamespace}", "InstanceCount", "Maximum"), "id": "instances"}],
         ], 0, 6),
-        _widget("Desired vs actual capacity", [
+        _widget("Desired vs actual capacity (DesiredCapacity, ActualCapacity of the scaling Lambdas)", [
             [{"expression": search("${MetricsNamespace}", "DesiredCapacity", "Maximum"), "id": "desired"}],
             [{"expression": search("${MetricsNamespace}", "ActualCapacity", "Maximum"), "id": "actual"}],
         ], 12, 6),
