@@ -150,6 +150,20 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
         monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(atomic))
 
+    # moto serializes UpdateItem's ALL_NEW answer after the backend call returns, from the live item: a
+    # concurrent ADD in between shows up in this answer too (two callers see the same counter value).
+    # Holding a lock over the whole request makes the answer the state this update produced, as in DynamoDB.
+    from moto.dynamodb.responses import DynamoHandler
+
+    answer_lock = threading.Lock()
+    original_update_answer = DynamoHandler.update_item
+
+    def update_answer(self: Any, __original: Any = original_update_answer) -> Any:
+        with answer_lock:
+            return __original(self)
+
+    monkeypatch.setattr(DynamoHandler, "update_item", functools.wraps(original_update_answer)(update_answer))
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
