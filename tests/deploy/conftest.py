@@ -8,6 +8,9 @@ closes them the way CloudFormation behaves, so the CLI is exercised over real HT
 - a resource that fails to create makes ExecuteChangeSet itself fail (no `CREATE_FAILED` event, no
   rollback): the failure is recorded as a `*_FAILED` event of that resource with its reason, and the stack
   ends `ROLLBACK_COMPLETE` (`UPDATE_ROLLBACK_COMPLETE` for an update), as CloudFormation reports it;
+- moto reads a `TemplateURL` from its own S3 only when the URL's host is `localhost` (or `s3*.amazonaws.com`):
+  the tests reach the server as `localhost`, so the fleet template (over CloudFormation's 51,200-byte inline
+  limit) goes the way it goes on AWS, uploaded and fetched by URL;
 - `UsePreviousValue` on a CommaDelimitedList parameter hands moto back its parsed list, which it then fails
   to split again (HTTP 500): the previous value is given back as the comma-joined string CloudFormation keeps.
 """
@@ -95,9 +98,11 @@ def cloudformation_like_moto(moto_server: str, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(parsing, "parse_and_create_resource", create_resource)
     monkeypatch.setattr(models.ChangeSet, "apply", apply)
     monkeypatch.setattr(models.CloudFormationBackend, "execute_change_set", execute)
-    reset_moto(moto_server)
-    yield moto_server
-    reset_moto(moto_server)
+    url = moto_server.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    reset_moto(url)
+    yield url
+    reset_moto(url)
 
 
 def create_endpoints(names: list[str], instance_count: int = 2) -> None:

@@ -96,6 +96,10 @@ def test_deploy_creates_the_stack_through_a_change_set_and_prints_its_outputs(
     )
     assert re.fullmatch(r"https://\w+\.execute-api\.us-east-1\.amazonaws\.com/prod", outputs["RouterUrl"])
 
+    # And the template, larger than CloudFormation takes inline, went through the bucket
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert [k for k in keys if re.fullmatch(rf"fleetscaler/{STACK}/template-[0-9a-f]{{16}}\.yaml", k)]
+
     # And the resources moto can create exist with the template's settings
     resources = {
         r["LogicalResourceId"]: r["ResourceType"]

@@ -412,7 +412,10 @@ def _stage(api: str, deployment: str, rate: Any, burst: Any) -> Json:
             "StageName": STAGE_NAME,
             "TracingEnabled": True,
             "AccessLogSetting": {
-                "DestinationArn": att(f"{api}AccessLogGroup", "Arn"),
+                # The log group's Arn attribute ends in ":*", which API Gateway refuses: name the group itself.
+                "DestinationArn": sub(
+                    f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{api}AccessLogGroup}}"
+                ),
                 "Format": ACCESS_LOG_FORMAT,
             },
             "MethodSettings": [
