@@ -56,4 +56,5 @@ package: venv
 # make deploy STACK=my-fleet BUCKET=my-bucket PARAMS="ResourceName=endpoint EndpointSuffixes=1,2,3"
 .PHONY: deploy
 deploy: package
-	$(BIN)/fleetscaler deploy --stack $(STACK) --bucket $(BUCKET) --code dist/code.zip $(addprefix --params ,$(PARAMS))
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "error: usage: make deploy STACK=name BUCKET=bucket [PARAMS='K=V ...']" >&2; exit 2; }
+	$(BIN)/fleetscaler --stack $(STACK) deploy --bucket $(BUCKET) --code dist/code.zip $(addprefix --params ,$(PARAMS))

@@ -59,7 +59,7 @@ CREATED = {
 
 
 def deploy(env: dict[str, Any], *extra: str, stack: str = STACK, template: Path | None = None) -> int:
-    args = ["--stack", stack, "deploy", "--bucket", BUCKET, "--code", str(env["code"]), "--poll-seconds", "0.01"]
+    args = ["deploy", "--stack", stack, "--bucket", BUCKET, "--code", str(env["code"]), "--poll-seconds", "0.01"]
     if template is not None:
         args += ["--template", str(template)]
     return main([*args, *extra])
@@ -202,8 +202,8 @@ def test_destroy_deletes_the_stack_and_reports_a_missing_one(
     assert deploy(deploy_env, "--params", f"ResourceName={FLEET}", "--params", "EndpointSuffixes=a") == 0
     table = outputs_of(capsys.readouterr().out)["TableName"]
 
-    # When it is destroyed
-    status = main(["--stack", STACK, "destroy", "--poll-seconds", "0.01"])
+    # When it is destroyed (--stack given after the command this time)
+    status = main(["destroy", "--stack", STACK, "--poll-seconds", "0.01"])
 
     # Then the stack and its table are gone
     out = capsys.readouterr().out

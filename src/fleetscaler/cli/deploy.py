@@ -24,13 +24,20 @@ def _deployer(obj: CliContext, poll_seconds: float) -> StackDeployer:
     )
 
 
-def _stack_name(obj: CliContext) -> str:
+def _stack_name(obj: CliContext, stack: str | None) -> str:
+    """`--stack` after the command, or the global one before it."""
+    if stack:
+        obj.stack = stack
     if not obj.stack:
         raise CliError("--stack NAME is required")
     return obj.stack
 
 
+stack_option = click.option("--stack", "stack", help="The CloudFormation stack (same as the global --stack).")
+
+
 @click.command("deploy")
+@stack_option
 @click.option("--bucket", help="S3 bucket for code.zip, the seed items and the template (required).")
 @click.option("--params", "params", multiple=True, metavar="KEY=VALUE",
               help="Template parameter, repeatable: ResourceName=endpoint EndpointSuffixes=1,2,3 ...")
@@ -45,6 +52,7 @@ def _stack_name(obj: CliContext) -> str:
 @pass_cli
 def deploy(
     obj: CliContext,
+    stack: str | None,
     bucket: str | None,
     params: tuple[str, ...],
     code: Path,
@@ -52,8 +60,8 @@ def deploy(
     template: Path | None,
     poll_seconds: float,
 ) -> None:
-    """Upload the code and seed, create or update the stack (--stack) through a change set, print its outputs."""
-    stack = _stack_name(obj)
+    """Upload the code and seed, create or update the stack through a change set, print its outputs."""
+    stack_name = _stack_name(obj, stack)
     if not bucket:
         raise CliError("--bucket is required (the S3 bucket for code.zip and the seed items)")
     if template is not None:
@@ -64,7 +72,7 @@ def deploy(
         body = render(fleet_template())
     try:
         outputs = _deployer(obj, poll_seconds).deploy(
-            stack, bucket, code, body, parse_params(params), data=data if data.is_file() else None
+            stack_name, bucket, code, body, parse_params(params), data=data if data.is_file() else None
         )
     except DeployError as exc:
         raise CliError(str(exc)) from exc
@@ -72,13 +80,14 @@ def deploy(
 
 
 @click.command("destroy")
+@stack_option
 @click.option("--poll-seconds", type=float, default=5.0, show_default=True, hidden=True)
 @pass_cli
-def destroy(obj: CliContext, poll_seconds: float) -> None:
-    """Delete the stack (--stack) and wait until it is gone. The uploaded objects stay in the bucket."""
-    stack = _stack_name(obj)
+def destroy(obj: CliContext, stack: str | None, poll_seconds: float) -> None:
+    """Delete the stack and wait until it is gone. The uploaded objects stay in the bucket."""
+    stack_name = _stack_name(obj, stack)
     try:
-        _deployer(obj, poll_seconds).destroy(stack)
+        _deployer(obj, poll_seconds).destroy(stack_name)
     except DeployError as exc:
         raise CliError(str(exc)) from exc
-    obj.emit({"stack": stack, "status": "DELETE_COMPLETE"}, f"stack {stack} deleted")
+    obj.emit({"stack": stack_name, "status": "DELETE_COMPLETE"}, f"stack {stack_name} deleted")
