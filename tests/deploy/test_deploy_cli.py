@@ -252,6 +252,6 @@ def test_deploy_refuses_bad_input_in_one_line_before_uploading(
 
 def test_the_template_deploy_uses_is_the_committed_one() -> None:
     # Given the template file users deploy by hand
-    committed = yaml.safe_load(Path("cfn/fleet-autoscaler.yaml").read_text())
+    committed = yaml.safe_load((Path(__file__).resolve().parents[2] / "cfn" / "fleet-autoscaler.yaml").read_text())
     # Then `fleetscaler deploy` (which builds it in memory) deploys the same template
     assert committed == fleet_template()
