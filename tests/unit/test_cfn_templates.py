@@ -215,3 +215,50 @@ def test_test_fleet_template_names_endpoints_like_the_fleet() -> None:
     assert config is not None
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.c5.xlarge"
     assert config["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": "2"}
+
+
+# --- what the template names must exist in the code -----------------------------------------------------------
+
+SOURCE = ROOT / "src" / "fleetscaler"
+FLEET_TEMPLATE = yaml.safe_load(FLEET_FILE.read_text())
+FUNCTIONS = {
+    name: resource["Properties"]
+    for name, resource in FLEET_TEMPLATE["Resources"].items()
+    if resource["Type"] == "AWS::Lambda::Function"
+}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_handler_the_template_names_exists(function: str) -> None:
+    # Given the handler path the function runs
+    path = FUNCTIONS[function]["Handler"]
+    module_name, _, attribute = path.rpartition(".")
+    # When Lambda would import it
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        pytest.fail(f"{function}: handler {path}: module {exc.name} does not exist")
+    # Then the module has that callable
+    assert callable(getattr(module, attribute, None)), f"{function}: handler {path}: {module_name} has no {attribute}"
+
+
+def _read_by_code(variable: str) -> bool:
+    """The variable's name appears in product code (not the deploy tooling) or in powertools, which reads it."""
+    product = [p for p in SOURCE.rglob("*.py") if not p.is_relative_to(SOURCE / "deploy")]
+    if any(f'"{variable}"' in p.read_text() for p in product):
+        return True
+    import aws_lambda_powertools.shared.constants as powertools
+
+    return f'"{variable}"' in Path(powertools.__file__).read_text()
+
+
+@pytest.mark.parametrize(
+    ("function", "variable"),
+    sorted((name, var) for name, props in FUNCTIONS.items() for var in props["Environment"]["Variables"]),
+)
+def test_every_env_var_the_template_sets_is_read_by_the_code(function: str, variable: str) -> None:
+    # Given an environment variable the template gives a function
+    # Then some product code (or powertools) reads a variable of that name
+    assert _read_by_code(variable), f"{function}: env var {variable} is set by the template but read by no code"
