@@ -18,7 +18,7 @@ lint: venv
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/mypy
 
-test: lint
+test: lint cfn-lint
 	$(BIN)/pytest -q
 
 test-fast: venv
@@ -31,4 +31,30 @@ demo: venv
 	$(BIN)/python -m fleetscaler.local.demo
 
 clean:
-	rm -rf $(VENV) build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-tools build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Template checks in their own virtualenv (checkov and cfn-lint pin versions the project cannot share).
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+TEMPLATES := cfn/fleet-autoscaler.yaml cfn/async-endpoints.yaml
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+	@touch $(TOOLS_STAMP)
+
+.PHONY: cfn-lint
+cfn-lint: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/cfn-lint $(TEMPLATES)
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
+
+.PHONY: package
+package: venv
+	$(BIN)/python -m fleetscaler.deploy.package --output dist/code.zip
+
+# make deploy STACK=my-fleet BUCKET=my-bucket PARAMS="ResourceName=endpoint EndpointSuffixes=1,2,3"
+.PHONY: deploy
+deploy: package
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "error: usage: make deploy STACK=name BUCKET=bucket [PARAMS='K=V ...']" >&2; exit 2; }
+	$(BIN)/fleetscaler --stack $(STACK) deploy --bucket $(BUCKET) --code dist/code.zip $(addprefix --params ,$(PARAMS))

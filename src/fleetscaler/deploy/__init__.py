@@ -1,0 +1,1 @@
+"""Deployment: CloudFormation templates, the Lambda code package, and stack deploy/destroy."""

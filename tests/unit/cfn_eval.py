@@ -1,0 +1,60 @@
+"""A small evaluator of the intrinsic functions the fleet template uses, to read it as CloudFormation would
+for given parameters (conditions, Fn::If / AWS::NoValue, Fn::Select over the padded suffix list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NO_VALUE = object()
+
+
+class TemplateView:
+    def __init__(self, template: dict[str, Any], params: dict[str, Any]) -> None:
+        self.template = template
+        defaults = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
+        self.params = {**defaults, **params}
+        for name, spec in template.get("Parameters", {}).items():
+            if spec["Type"] == "CommaDelimitedList" and isinstance(self.params.get(name), str):
+                self.params[name] = self.params[name].split(",")
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resource(self, logical_id: str) -> dict[str, Any] | None:
+        """The resource's properties, or None when its condition is false."""
+        resource = self.template["Resources"][logical_id]
+        if "Condition" in resource and not self.condition(resource["Condition"]):
+            return None
+        return self.resolve(resource.get("Properties", {}))
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [value for value in (self.resolve(item) for item in node) if value is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                if value == "AWS::NoValue":
+                    return NO_VALUE
+                return self.params.get(value, node)
+            if key == "Fn::Join":
+                separator, items = value
+                return separator.join(str(item) for item in self.resolve(items))
+            if key == "Fn::Split":
+                separator, text = value
+                return str(self.resolve(text)).split(separator)
+            if key == "Fn::Select":
+                index, items = value
+                return self.resolve(items)[index]
+            if key == "Fn::If":
+                name, when_true, when_false = value
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(v) for v in value)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(value[0])
+            if key == "Condition":
+                return self.condition(value)
+        return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
