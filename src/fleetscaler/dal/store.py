@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -167,29 +167,14 @@ class MetadataStore:
         first (the caller re-reads and decides again); returns the new version. The router's counter is
         not part of the condition, so routing never blocks a config change.
         """
-        unknown = set(changes) - set(SERVER_CONFIG_FIELDS)
-        if unknown:
-            raise ValueError(f"not server_config attributes: {sorted(unknown)}")
-        new_version = (expected_version or 0) + 1
-        actions: list[Any] = [ServerConfigItem.config_version.set(new_version)]
-        for name, value in changes.items():
-            attribute = getattr(ServerConfigItem, name)
-            actions.append(attribute.remove() if value is None else attribute.set(value))
-        if expected_version is None:
-            condition = ServerConfigItem.id.exists() & ServerConfigItem.config_version.does_not_exist()
-        else:
-            condition = ServerConfigItem.config_version == expected_version
-        item = ServerConfigItem(SERVER_CONFIG_ID)
-        with translate_errors(self.table_name):
-            try:
-                item.update(actions=actions, condition=condition)
-            except UpdateError as exc:
-                if _error_code(exc) == CONDITION_FAILED:
-                    raise ConcurrentModification(
-                        f"server_config changed since version {expected_version}; re-read it and try again"
-                    ) from exc
-                raise
-        return new_version
+        return self._locked_update(
+            ServerConfigItem(SERVER_CONFIG_ID),
+            ServerConfigItem.config_version,
+            changes,
+            SERVER_CONFIG_FIELDS,
+            expected_version,
+            f"server_config changed since version {expected_version}",
+        )
 
     def get_versioned_dimension(self) -> VersionedDimension | None:
         """The dimension item and its `lockVersion`, read consistently, for a later conditional write."""
@@ -204,27 +189,41 @@ class MetadataStore:
         Attributes set to None are removed. Raises ConcurrentModification when another writer got there
         first (the caller re-reads and decides again); returns the new lock value.
         """
-        unknown = set(changes) - set(DIMENSION_FIELDS)
+        return self._locked_update(
+            ScalableDimensionItem(DIMENSION_ID),
+            ScalableDimensionItem.lock_version,
+            changes,
+            DIMENSION_FIELDS,
+            expected_lock,
+            f"the scalable dimension changed since lock {expected_lock}",
+        )
+
+    def _locked_update(
+        self,
+        item: Any,
+        lock: Any,
+        changes: dict[str, Any],
+        allowed: Iterable[str],
+        expected: int | None,
+        conflict: str,
+    ) -> int:
+        """One conditional UpdateItem: apply `changes` and bump `lock` only if it still equals `expected`."""
+        unknown = set(changes) - set(allowed)
         if unknown:
-            raise ValueError(f"not dimension attributes written by the scaling engine: {sorted(unknown)}")
-        new_lock = (expected_lock or 0) + 1
-        actions: list[Any] = [ScalableDimensionItem.lock_version.set(new_lock)]
+            raise ValueError(f"not attributes of {item.id!r} that may be written here: {sorted(unknown)}")
+        model = type(item)
+        new_lock = (expected or 0) + 1
+        actions: list[Any] = [lock.set(new_lock)]
         for name, value in changes.items():
-            attribute = getattr(ScalableDimensionItem, name)
+            attribute = getattr(model, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
-        if expected_lock is None:
-            condition = ScalableDimensionItem.id.exists() & ScalableDimensionItem.lock_version.does_not_exist()
-        else:
-            condition = ScalableDimensionItem.lock_version == expected_lock
-        item = ScalableDimensionItem(DIMENSION_ID)
+        condition = model.id.exists() & lock.does_not_exist() if expected is None else lock == expected
         with translate_errors(self.table_name):
             try:
                 item.update(actions=actions, condition=condition)
             except UpdateError as exc:
                 if _error_code(exc) == CONDITION_FAILED:
-                    raise ConcurrentModification(
-                        f"the scalable dimension changed since lock {expected_lock}; re-read it and try again"
-                    ) from exc
+                    raise ConcurrentModification(f"{conflict}; re-read it and try again") from exc
                 raise
         return new_lock
 
