@@ -622,6 +622,9 @@ _INVOKE_PATH = re.compile(r"^/endpoints/([^/]+)/async-invocations$")
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses connections
+    # One segment per response: headers and body written separately would wait on delayed ACKs (40 ms).
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
     emulator: SageMakerEmulator
 
     def log_message(self, format: str, *args: Any) -> None:
