@@ -6,7 +6,7 @@ import functools
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SCALING_TIMEOUT_SECONDS = 25 * 60
 DEFAULT_FAILOVER_BACKOFF_SECONDS = 10 * 60
@@ -25,6 +25,16 @@ class Settings(BaseModel, frozen=True):
     scaling_timeout_seconds: int = Field(default=DEFAULT_SCALING_TIMEOUT_SECONDS, gt=0)
     failover_backoff_seconds: int = Field(default=DEFAULT_FAILOVER_BACKOFF_SECONDS, ge=0)
     metrics_namespace: str = "fleetscaler"
+    # Bounds of the desired capacity the scaling API accepts, in capacity units. max_capacity None: the sum
+    # over endpoints of max_instance_count x capacity_units, unbounded when an endpoint has no cap.
+    min_capacity: int = Field(default=0, ge=0)
+    max_capacity: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Settings:
+        if self.max_capacity is not None and self.max_capacity < self.min_capacity:
+            raise ValueError(f"MAX_CAPACITY ({self.max_capacity}) is below MIN_CAPACITY ({self.min_capacity})")
+        return self
 
     @field_validator("allowed_input_prefixes")
     @classmethod
@@ -49,6 +59,10 @@ class Settings(BaseModel, frozen=True):
             raw["scaling_timeout_seconds"] = env["SCALING_TIMEOUT_SECONDS"]
         if "FAILOVER_BACKOFF_SECONDS" in env:
             raw["failover_backoff_seconds"] = env["FAILOVER_BACKOFF_SECONDS"]
+        if env.get("MIN_CAPACITY", "").strip():
+            raw["min_capacity"] = env["MIN_CAPACITY"]
+        if env.get("MAX_CAPACITY", "").strip():
+            raw["max_capacity"] = env["MAX_CAPACITY"]
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -57,8 +71,13 @@ class Settings(BaseModel, frozen=True):
                 "allowed_input_prefixes": "ALLOWED_INPUT_PREFIXES",
                 "scaling_timeout_seconds": "SCALING_TIMEOUT_SECONDS",
                 "failover_backoff_seconds": "FAILOVER_BACKOFF_SECONDS",
+                "min_capacity": "MIN_CAPACITY",
+                "max_capacity": "MAX_CAPACITY",
             }
-            problems = [f"{names.get(str(err['loc'][0]), str(err['loc'][0]))}: {err['msg']}" for err in exc.errors()]
+            problems = [
+                f"{names.get(str(err['loc'][0]), str(err['loc'][0]))}: {err['msg']}" if err["loc"] else err["msg"]
+                for err in exc.errors()
+            ]
             raise SettingsError("; ".join(problems)) from exc
 
 

@@ -63,6 +63,10 @@ class UpstreamRejected(FleetscalerError):
         self.code = code
 
 
+class EndpointBusy(UpstreamRejected):
+    """SageMaker refused an update because the endpoint is not InService; that part of the plan waits."""
+
+
 class StoreUnavailable(FleetscalerError):
     """The metadata table could not be read or written for a reason other than throttling."""
 

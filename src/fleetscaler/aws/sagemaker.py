@@ -14,8 +14,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetscaler.errors import Throttled, UpstreamRejected
+from fleetscaler.errors import EndpointBusy, Throttled, UpstreamRejected
 from fleetscaler.logic.invocation import InvocationRequest
+from fleetscaler.logic.scaling import MISSING, EndpointObservation
 
 THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
@@ -51,6 +52,8 @@ def translate_client_error(exc: ClientError, action: str) -> Exception:
     message = str(error.get("Message", "")) or code
     if code in THROTTLE_CODES:
         return Throttled(f"SageMaker throttled {action} ({code})")
+    if code == "ValidationException" and "in-progress" in message:
+        return EndpointBusy(f"SageMaker rejected {action}: {code}: {message}", code=code)
     return UpstreamRejected(f"SageMaker rejected {action}: {code}: {message}", code=code)
 
 
@@ -67,3 +70,53 @@ def invoke_async(endpoint_name: str, request: InvocationRequest) -> AsyncInvocat
         output_location=response.get("OutputLocation", ""),
         failure_location=response.get("FailureLocation"),
     )
+
+
+def _epoch_ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def describe_endpoint(endpoint_name: str) -> EndpointObservation:
+    """The endpoint's status and its (first) production variant's instance counts.
+
+    An endpoint that does not exist is reported as status `Missing` (it serves nothing), not as an error.
+    """
+    try:
+        response = control_client().describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "ValidationException" and "Could not find endpoint" in str(error.get("Message")):
+            return EndpointObservation(MISSING, failure_reason=f"endpoint {endpoint_name} does not exist")
+        raise translate_client_error(exc, f"DescribeEndpoint on {endpoint_name}") from exc
+    except BotoCoreError as exc:
+        raise UpstreamRejected(f"SageMaker could not be reached for {endpoint_name}: {exc}") from exc
+    variants = response.get("ProductionVariants") or [{}]
+    variant = variants[0]
+    current = int(variant.get("CurrentInstanceCount") or 0)
+    return EndpointObservation(
+        status=str(response.get("EndpointStatus", "")),
+        current=current,
+        desired=int(variant.get("DesiredInstanceCount", current) or 0),
+        last_modified_ms=_epoch_ms(response.get("LastModifiedTime")),
+        failure_reason=response.get("FailureReason"),
+        variant_name=variant.get("VariantName"),
+    )
+
+
+def update_instance_count(endpoint_name: str, variant_name: str, instance_count: int) -> None:
+    """Ask SageMaker for `instance_count` instances on the endpoint's variant (an absolute count: repeating
+    the call can never add instances twice). Raises EndpointBusy when the endpoint is not InService,
+    Throttled, or UpstreamRejected (e.g. ResourceLimitExceeded) for the failover to act on."""
+    try:
+        control_client().update_endpoint_weights_and_capacities(
+            EndpointName=endpoint_name,
+            DesiredWeightsAndCapacities=[{"VariantName": variant_name, "DesiredInstanceCount": instance_count}],
+        )
+    except ClientError as exc:
+        raise translate_client_error(exc, f"UpdateEndpointWeightsAndCapacities on {endpoint_name}") from exc
+    except BotoCoreError as exc:
+        raise UpstreamRejected(f"SageMaker could not be reached for {endpoint_name}: {exc}") from exc

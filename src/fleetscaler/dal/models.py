@@ -67,6 +67,12 @@ class ScalableDimensionItem(_TableItem):
     version = UnicodeAttribute(null=True)
     failure_reason = UnicodeAttribute(attr_name="failureReason", null=True)
     last_modified = NumberAttribute(attr_name="lastModified", null=True)
+    # Optimistic lock of the scaling engine's writers (scaling API, endpoint-state handler). `version` above
+    # is the string Application Auto Scaling sees and stays untouched.
+    lock_version = NumberAttribute(attr_name="lockVersion", null=True)
+    # The engine's memory between runs (JSON): when the scaling started, per-endpoint plan targets, issued
+    # updates, back-off, last event time. Kept here, off the router's hot server_config item.
+    scaling_state = UnicodeAttribute(attr_name="scalingState", null=True)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (ServerConfigItem, RequestCounterItem, ScalableDimensionItem)

@@ -76,6 +76,24 @@ def server_config_to_dict(item: ServerConfigItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in SERVER_CONFIG_FIELDS if getattr(item, name) is not None}
 
 
+DIMENSION_FIELDS = (
+    "desired_capacity",
+    "actual_capacity",
+    "scaling_status",
+    "failure_reason",
+    "last_modified",
+    "scaling_state",
+)
+
+
+@dataclass(frozen=True)
+class VersionedDimension:
+    """The scalable-dimension item with the engine's lock value it was read at (None: never locked)."""
+
+    item: ScalableDimensionItem
+    lock: int | None
+
+
 @dataclass(frozen=True)
 class VersionedConfig:
     """server_config as stored, with the optimistic-lock version it was read at (None: never versioned)."""
@@ -162,6 +180,43 @@ class MetadataStore:
                     ) from exc
                 raise
         return new_version
+
+    def get_versioned_dimension(self) -> VersionedDimension | None:
+        """The dimension item and its `lockVersion`, read consistently, for a later conditional write."""
+        item = self.get_dimension()
+        if item is None:
+            return None
+        return VersionedDimension(item, None if item.lock_version is None else int(item.lock_version))
+
+    def update_dimension(self, changes: dict[str, Any], expected_lock: int | None) -> int:
+        """Set dimension attributes only if no other engine run wrote since `expected_lock`.
+
+        Attributes set to None are removed. Raises ConcurrentModification when another writer got there
+        first (the caller re-reads and decides again); returns the new lock value.
+        """
+        unknown = set(changes) - set(DIMENSION_FIELDS)
+        if unknown:
+            raise ValueError(f"not dimension attributes written by the scaling engine: {sorted(unknown)}")
+        new_lock = (expected_lock or 0) + 1
+        actions: list[Any] = [ScalableDimensionItem.lock_version.set(new_lock)]
+        for name, value in changes.items():
+            attribute = getattr(ScalableDimensionItem, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        if expected_lock is None:
+            condition = ScalableDimensionItem.id.exists() & ScalableDimensionItem.lock_version.does_not_exist()
+        else:
+            condition = ScalableDimensionItem.lock_version == expected_lock
+        item = ScalableDimensionItem(DIMENSION_ID)
+        with translate_errors(self.table_name):
+            try:
+                item.update(actions=actions, condition=condition)
+            except UpdateError as exc:
+                if _error_code(exc) == CONDITION_FAILED:
+                    raise ConcurrentModification(
+                        f"the scalable dimension changed since lock {expected_lock}; re-read it and try again"
+                    ) from exc
+                raise
+        return new_lock
 
     def get_dimension(self) -> ScalableDimensionItem | None:
         with translate_errors(self.table_name):

@@ -1,0 +1,346 @@
+"""The scaling state machine: from recorded state + observed endpoints to the next updates, weights, status.
+
+Pure and level-triggered: `reconcile` looks at what every endpoint really is now (DescribeEndpoint) and
+what the fleet wants, and says what to do next. Running it twice on the same input gives the same answer,
+so any GET, PATCH or event may run it, and a lost event is repaired by the next run.
+
+Statuses (Application Auto Scaling's custom-resource contract):
+- Pending: a desired capacity is recorded and no update has been issued for it yet.
+- InProgress: updates were issued or endpoints are updating.
+- Successful: every endpoint that can be updated is at its target, none is updating, and the capacity
+  serving is the desired one (or, when capacity units cannot make it exactly, the nearest above).
+- Failed: the plan cannot be completed (not enough capacity on the endpoints still available), or the
+  scaling stayed unfinished longer than the timeout. The best possible plan keeps being applied; a scaling
+  that converges after all still turns Successful, and a new desired capacity starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from fleetscaler.logic.placement import EndpointSlot, Placement, plan
+from fleetscaler.logic.server_config import FleetConfig
+from fleetscaler.logic.wrr import reduce_weights
+
+PENDING = "Pending"
+IN_PROGRESS = "InProgress"
+SUCCESSFUL = "Successful"
+FAILED = "Failed"
+SCALING_STATUSES = (PENDING, IN_PROGRESS, SUCCESSFUL, FAILED)
+
+IN_SERVICE = "InService"
+MISSING = "Missing"  # DescribeEndpoint says the endpoint does not exist
+# Statuses in which an endpoint still answers from its current instances.
+SERVING_STATUSES = frozenset({"InService", "Updating", "SystemUpdating", "RollingBack"})
+# Statuses that mean the endpoint is still changing: a scaling is not finished while one is in them.
+CHANGING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+# Statuses that mean the last update failed: the endpoint is backed off.
+FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", MISSING})
+
+
+def status_from_event(raw: str) -> str:
+    """EventBridge's `IN_SERVICE` as DescribeEndpoint's `InService` (one vocabulary inside)."""
+    special = {"OUT_OF_SERVICE": "OutOfService", "IN_SERVICE": "InService"}
+    if raw in special:
+        return special[raw]
+    if raw.isupper() or "_" in raw:
+        return "".join(part.capitalize() for part in raw.split("_"))
+    return raw
+
+
+@dataclass(frozen=True)
+class EndpointObservation:
+    """One endpoint as DescribeEndpoint shows it."""
+
+    status: str
+    current: int = 0
+    desired: int = 0
+    last_modified_ms: int | None = None
+    failure_reason: str | None = None
+    variant_name: str | None = None
+
+    @property
+    def serving(self) -> int:
+        return self.current if self.status in SERVING_STATUSES else 0
+
+    @property
+    def heading(self) -> int:
+        """The count the endpoint has or is already on its way to."""
+        if self.status == "Updating":
+            return self.desired
+        return self.serving
+
+
+@dataclass(frozen=True)
+class EndpointRuntime:
+    """What the engine remembers about one endpoint between runs."""
+
+    target: int | None = None
+    issued_target: int | None = None
+    # The endpoint's LastModifiedTime when the update was issued: a later one means the update has run.
+    issued_base_ms: int | None = None
+    unavailable_until: float = 0.0
+    unavailable_reason: str | None = None
+    last_event_ms: int = 0
+    # When the endpoint last settled (InService) at a new count; the race keeps the earliest arrivals.
+    settled_at: float = 0.0
+    settled_count: int | None = None
+
+    def available(self, now: float) -> bool:
+        return self.unavailable_until <= now
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    """The scaling in progress (or last finished), as recorded on the dimension item."""
+
+    desired: int
+    status: str = SUCCESSFUL
+    failure_reason: str | None = None
+    started_at: float = 0.0
+    issued_any: bool = False
+    endpoints: Mapping[str, EndpointRuntime] = field(default_factory=dict)
+
+    def runtime(self, server: str) -> EndpointRuntime:
+        return self.endpoints.get(server) or EndpointRuntime()
+
+    def with_runtime(self, server: str, runtime: EndpointRuntime) -> ScalingState:
+        return replace(self, endpoints={**self.endpoints, server: runtime})
+
+    def engine_json(self) -> str:
+        """The part of the state stored as one JSON attribute (the rest has its own attributes)."""
+        return json.dumps(
+            {
+                "startedAt": self.started_at,
+                "issuedAny": self.issued_any,
+                "endpoints": {name: asdict(runtime) for name, runtime in sorted(self.endpoints.items())},
+            },
+            sort_keys=True,
+        )
+
+    @staticmethod
+    def from_record(
+        desired: int, status: str | None, failure_reason: str | None, engine_json: str | None
+    ) -> ScalingState:
+        engine: dict[str, Any] = {}
+        if engine_json:
+            try:
+                loaded = json.loads(engine_json)
+                engine = loaded if isinstance(loaded, dict) else {}
+            except ValueError:
+                engine = {}  # an unreadable record only costs the memory of past runs; observations rebuild it
+        known = set(EndpointRuntime.__dataclass_fields__)
+        endpoints = {
+            str(name): EndpointRuntime(**{k: v for k, v in raw.items() if k in known})
+            for name, raw in (engine.get("endpoints") or {}).items()
+            if isinstance(raw, dict)
+        }
+        return ScalingState(
+            desired=desired,
+            status=status if status in SCALING_STATUSES else SUCCESSFUL,
+            failure_reason=failure_reason or None,
+            started_at=float(engine.get("startedAt") or 0.0),
+            issued_any=bool(engine.get("issuedAny")),
+            endpoints=endpoints,
+        )
+
+
+def new_desired(state: ScalingState, desired: int, now: float) -> ScalingState:
+    """Record a new desired capacity: a new scaling starts (the same value again changes nothing)."""
+    if desired == state.desired:
+        return state
+    return replace(state, desired=desired, status=PENDING, failure_reason=None, started_at=now, issued_any=False)
+
+
+def mark_unavailable(state: ScalingState, server: str, reason: str, now: float, backoff_seconds: float) -> ScalingState:
+    runtime = state.runtime(server)
+    return state.with_runtime(
+        server,
+        replace(
+            runtime,
+            unavailable_until=now + backoff_seconds,
+            unavailable_reason=reason,
+            issued_target=None,
+            issued_base_ms=None,
+        ),
+    )
+
+
+def record_event(
+    state: ScalingState,
+    server: str,
+    status: str,
+    last_modified_ms: int,
+    failure_reason: str | None,
+    now: float,
+    backoff_seconds: float,
+) -> ScalingState | None:
+    """Apply an endpoint state-change event; None when it is a duplicate or older than one already seen."""
+    runtime = state.runtime(server)
+    if last_modified_ms <= runtime.last_event_ms:
+        return None
+    state = state.with_runtime(server, replace(runtime, last_event_ms=last_modified_ms))
+    if status in FAILED_STATUSES:
+        reason = f"endpoint update failed ({status}{': ' + failure_reason if failure_reason else ''})"
+        state = mark_unavailable(state, server, reason, now, backoff_seconds)
+    return state
+
+
+@dataclass(frozen=True)
+class Update:
+    """One UpdateEndpointWeightsAndCapacities call to make."""
+
+    index: int
+    server: str
+    instance_count: int
+    variant_name: str | None
+    base_modified_ms: int | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: ScalingState
+    placement: Placement
+    updates: tuple[Update, ...]
+    actual_capacity: int
+    serving_counts: tuple[int, ...]
+    weights: tuple[int, ...]
+
+
+def routing_weights(serving_counts: Sequence[int], units: Sequence[int]) -> tuple[int, ...]:
+    """InService instances x capacity units per endpoint, divided by their gcd (all zero stays all zero)."""
+    return reduce_weights([n * u for n, u in zip(serving_counts, units, strict=True)])
+
+
+def _observe(
+    runtime: EndpointRuntime, seen: EndpointObservation, now: float, backoff_seconds: float
+) -> EndpointRuntime:
+    """Update one endpoint's memory from what DescribeEndpoint shows: failures, finished updates, arrivals."""
+    if runtime.available(now) and (runtime.unavailable_until or runtime.unavailable_reason):
+        runtime = replace(runtime, unavailable_until=0.0, unavailable_reason=None)  # back-off over
+    if seen.status in FAILED_STATUSES and runtime.available(now):
+        detail = f": {seen.failure_reason}" if seen.failure_reason else ""
+        runtime = replace(
+            runtime,
+            unavailable_until=now + backoff_seconds,
+            unavailable_reason=f"endpoint is {seen.status}{detail}",
+            issued_target=None,
+            issued_base_ms=None,
+        )
+    if seen.status == IN_SERVICE:
+        if runtime.settled_count != seen.current:
+            runtime = replace(runtime, settled_at=now, settled_count=seen.current)
+        issued = runtime.issued_target
+        if issued is not None:
+            moved = (
+                seen.last_modified_ms is None
+                or runtime.issued_base_ms is None
+                or seen.last_modified_ms > runtime.issued_base_ms
+            )
+            if seen.current == issued:
+                runtime = replace(runtime, issued_target=None, issued_base_ms=None)
+            elif moved and seen.current < issued:
+                # The update ran and ended below its target (capacity shortage, rollback): fail over.
+                runtime = replace(
+                    runtime,
+                    unavailable_until=now + backoff_seconds,
+                    unavailable_reason=(
+                        f"update to {issued} instances ended at {seen.current}"
+                        + (f": {seen.failure_reason}" if seen.failure_reason else "")
+                    ),
+                    issued_target=None,
+                    issued_base_ms=None,
+                )
+            elif moved:
+                runtime = replace(runtime, issued_target=None, issued_base_ms=None)
+    return runtime
+
+
+def reconcile(
+    state: ScalingState,
+    fleet: FleetConfig,
+    observations: Sequence[EndpointObservation],
+    now: float,
+    *,
+    timeout_seconds: float,
+    backoff_seconds: float,
+) -> Decision:
+    """The next step of the scaling: updates to issue now, status, actual capacity and routing weights."""
+    if len(observations) != len(fleet.servers):
+        raise ValueError("one observation per server, in servers order")
+    runtimes = [
+        _observe(state.runtime(server), seen, now, backoff_seconds)
+        for server, seen in zip(fleet.servers, observations, strict=True)
+    ]
+    slots = [
+        EndpointSlot(
+            current=seen.heading,
+            units=units,
+            cap=cap,
+            available=runtime.available(now),
+            serving=seen.serving,
+        )
+        for seen, units, cap, runtime in zip(
+            observations, fleet.capacity_units, fleet.max_instance_count, runtimes, strict=True
+        )
+    ]
+    settle_times = sorted({runtime.settled_at for runtime in runtimes})
+    arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]
+    placement = plan(fleet.strategy, state.desired, slots, arrival_rank)
+
+    updates: list[Update] = []
+    for index, (server, seen, target) in enumerate(zip(fleet.servers, observations, placement.targets, strict=True)):
+        runtime = replace(runtimes[index], target=target)
+        # SageMaker rejects updates of an endpoint that is not InService: that part of the plan waits.
+        if seen.status == IN_SERVICE and target != seen.current:
+            updates.append(Update(index, server, target, seen.variant_name, seen.last_modified_ms))
+            runtime = replace(runtime, issued_target=target, issued_base_ms=seen.last_modified_ms)
+        runtimes[index] = runtime
+
+    serving = tuple(seen.serving for seen in observations)
+    actual = sum(n * u for n, u in zip(serving, fleet.capacity_units, strict=True))
+    changing = any(seen.status in CHANGING_STATUSES for seen in observations)
+    applied = not updates and not changing and actual == placement.capacity
+
+    issued_any = state.issued_any or bool(updates)
+    status, reason = state.status, state.failure_reason
+    unavailable = [
+        f"{server}: {runtime.unavailable_reason}"
+        for server, runtime in zip(fleet.servers, runtimes, strict=True)
+        if not runtime.available(now) and runtime.unavailable_reason
+    ]
+    if applied and placement.capacity >= state.desired:
+        status, reason = SUCCESSFUL, None
+    elif placement.capacity < state.desired and placement.shortfall_reason:
+        status = FAILED
+        reason = placement.shortfall_reason + (f" (unavailable: {'; '.join(unavailable)})" if unavailable else "")
+    elif status == FAILED:
+        pass  # a failed scaling stays failed until it converges or a new desired capacity arrives
+    elif state.started_at and now - state.started_at > timeout_seconds:
+        status = FAILED
+        reason = f"scaling to {state.desired} did not finish within {int(timeout_seconds)} seconds"
+        if unavailable:
+            reason += f" (unavailable: {'; '.join(unavailable)})"
+    elif issued_any or changing:
+        status, reason = IN_PROGRESS, None
+    else:
+        status, reason = PENDING, None
+
+    new_state = replace(
+        state,
+        status=status,
+        failure_reason=reason,
+        issued_any=issued_any,
+        endpoints={**state.endpoints, **dict(zip(fleet.servers, runtimes, strict=True))},
+    )
+    return Decision(
+        state=new_state,
+        placement=placement,
+        updates=tuple(updates),
+        actual_capacity=actual,
+        serving_counts=serving,
+        weights=routing_weights(serving, fleet.capacity_units),
+    )

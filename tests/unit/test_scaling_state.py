@@ -1,0 +1,224 @@
+"""The scaling state machine, driven by hand-made observations (no AWS)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fleetscaler.logic.scaling import (
+    FAILED,
+    IN_PROGRESS,
+    PENDING,
+    SUCCESSFUL,
+    EndpointObservation,
+    ScalingState,
+    mark_unavailable,
+    new_desired,
+    reconcile,
+    record_event,
+    routing_weights,
+    status_from_event,
+)
+from fleetscaler.logic.server_config import FleetConfig
+
+T0 = 1_700_000_000.0
+TIMEOUT = 1500
+BACKOFF = 600
+
+
+def fleet(
+    counts: tuple[int, ...] = (1, 1, 1),
+    units: tuple[int, ...] = (1, 1, 1),
+    strategy: str = "balanced",
+    caps: tuple[int | None, ...] = (10, 10, 10),
+) -> FleetConfig:
+    return FleetConfig(
+        servers=tuple(str(i + 1) for i in range(len(counts))),
+        weights=(1,) * len(counts),
+        current_instance_count=counts,
+        capacity_units=units,
+        max_instance_count=caps,
+        strategy=strategy,  # type: ignore[arg-type]
+    )
+
+
+def in_service(count: int, modified: int = 1000) -> EndpointObservation:
+    return EndpointObservation("InService", count, count, modified, variant_name="default")
+
+
+def updating(current: int, desired: int, modified: int = 2000) -> EndpointObservation:
+    return EndpointObservation("Updating", current, desired, modified, variant_name="default")
+
+
+def run(state: ScalingState, config: FleetConfig, seen: list[EndpointObservation], now: float = T0):  # type: ignore[no-untyped-def]
+    return reconcile(state, config, seen, now, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF)
+
+
+def test_scale_out_issues_all_updates_at_once_then_succeeds() -> None:
+    # Given a fleet of 3 x 1 instance, steady
+    state = ScalingState(desired=3, status=SUCCESSFUL)
+    config = fleet()
+    # When desired goes to 6
+    state = new_desired(state, 6, T0)
+    assert state.status == PENDING
+    decision = run(state, config, [in_service(1)] * 3)
+    # Then one update per endpoint goes out in the same step and the scaling is InProgress
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("1", 2), ("2", 2), ("3", 2)]
+    assert decision.state.status == IN_PROGRESS
+    # And while they update, nothing is issued again and weights follow what serves
+    during = run(decision.state, config, [updating(1, 2)] * 3, T0 + 60)
+    assert during.updates == ()
+    assert during.state.status == IN_PROGRESS
+    assert during.actual_capacity == 3
+    assert during.weights == (1, 1, 1)
+    # When all are InService at 2 / Then Successful
+    done = run(during.state, config, [in_service(2, 3000)] * 3, T0 + 300)
+    assert done.state.status == SUCCESSFUL
+    assert done.actual_capacity == 6
+    assert done.updates == ()
+
+
+def test_endpoint_not_in_service_waits_for_its_part_of_the_plan() -> None:
+    # Given endpoint 2 busy with a system update
+    state = new_desired(ScalingState(desired=3), 6, T0)
+    seen = [in_service(1), EndpointObservation("SystemUpdating", 1, 1, 1000), in_service(1)]
+    # When reconciled / Then only the InService endpoints get updates
+    decision = run(state, fleet(), seen)
+    assert {u.server for u in decision.updates} == {"1", "3"}
+    assert decision.placement.targets == (2, 2, 2)
+
+
+def test_nothing_issuable_stays_pending() -> None:
+    # Given no endpoint InService nor changing (out of service) / Then the new scaling has not begun
+    state = new_desired(ScalingState(desired=3), 6, T0)
+    seen = [EndpointObservation("OutOfService", 0, 0, 1000)] * 3
+    assert run(state, fleet(), seen).state.status == PENDING
+    # And an endpoint's own system update counts as under way
+    busy = [EndpointObservation("SystemUpdating", 1, 1, 1000)] * 3
+    assert run(state, fleet(), busy).state.status == IN_PROGRESS
+
+
+def test_update_that_ends_below_target_fails_over_to_the_others() -> None:
+    # Given a scale-out from 3 to 6 issued to all three endpoints
+    state = new_desired(ScalingState(desired=3), 6, T0)
+    issued = run(state, fleet(), [in_service(1)] * 3)
+    # When endpoint 1 comes back InService at 1 instance (capacity error), the others at 2
+    seen = [
+        EndpointObservation("InService", 1, 1, 5000, "CapacityError: Unable to provision", "default"),
+        in_service(2, 5000),
+        in_service(2, 5000),
+    ]
+    after = run(issued.state, fleet(), seen, T0 + 300)
+    # Then endpoint 1 is backed off and its missing instance is placed on another endpoint
+    assert after.state.runtime("1").unavailable_until == T0 + 300 + BACKOFF
+    assert "ended at 1" in (after.state.runtime("1").unavailable_reason or "")
+    assert [(u.server, u.instance_count) for u in after.updates] == [("2", 3)]
+    assert after.state.status == IN_PROGRESS
+
+
+def test_failed_endpoint_gets_weight_zero_and_its_share_moves() -> None:
+    # Given endpoint 1 Failed (serves nothing)
+    state = ScalingState(desired=3, status=SUCCESSFUL)
+    seen = [EndpointObservation("Failed", 0, 1, 5000, "boom"), in_service(1), in_service(1)]
+    decision = run(state, fleet(), seen)
+    # Then it routes nothing and the others take its instance
+    assert decision.weights == (0, 1, 1)
+    assert sorted(decision.placement.targets) == [0, 1, 2]
+    assert decision.state.runtime("1").unavailable_reason == "endpoint is Failed: boom"
+
+
+def test_others_cannot_absorb_the_share_fails_with_reason() -> None:
+    # Given caps 2,2,2 and endpoint 1 backed off, desired 6
+    state = mark_unavailable(new_desired(ScalingState(desired=3), 6, T0), "1", "quota", T0, BACKOFF)
+    decision = run(state, fleet(caps=(2, 2, 2)), [in_service(1)] * 3)
+    # Then the best plan still goes out but the scaling is Failed, saying why
+    assert decision.placement.targets == (1, 2, 2)
+    assert decision.state.status == FAILED
+    assert "at most 5 capacity units" in (decision.state.failure_reason or "")
+    assert "1: quota" in (decision.state.failure_reason or "")
+
+
+def test_backoff_expires_and_the_endpoint_is_used_again() -> None:
+    # Given endpoint 1 backed off with 0 instances, and a scale-out to 6
+    state = mark_unavailable(new_desired(ScalingState(desired=3), 6, T0), "1", "quota", T0, BACKOFF)
+    seen = [in_service(0), in_service(1), in_service(2)]
+    # Then during the back-off the others take it all
+    assert run(state, fleet(), seen, T0 + 10).placement.targets == (0, 3, 3)
+    # And after the back-off the endpoint gets its share again
+    later = run(state, fleet(), seen, T0 + BACKOFF + 1)
+    assert later.state.runtime("1").unavailable_reason is None
+    assert later.placement.targets == (2, 2, 2)
+
+
+def test_timeout_fails_the_scaling() -> None:
+    state = new_desired(ScalingState(desired=3), 6, T0)
+    issued = run(state, fleet(), [in_service(1)] * 3)
+    late = run(issued.state, fleet(), [updating(1, 2)] * 3, T0 + TIMEOUT + 1)
+    assert late.state.status == FAILED
+    assert "did not finish within 1500 seconds" in (late.state.failure_reason or "")
+
+
+def test_scale_to_zero_and_back_from_the_first_endpoint() -> None:
+    # Given desired 0 / Then every endpoint goes to 0, weights all 0, Successful
+    state = new_desired(ScalingState(desired=3), 0, T0)
+    decision = run(state, fleet(), [in_service(1)] * 3)
+    assert [u.instance_count for u in decision.updates] == [0, 0, 0]
+    done = run(decision.state, fleet(), [in_service(0, 3000)] * 3, T0 + 60)
+    assert done.state.status == SUCCESSFUL
+    assert done.weights == (0, 0, 0)
+    # When desired 1 / Then servers[0] (where queued requests wait) gets it
+    back = run(new_desired(done.state, 1, T0 + 100), fleet(), [in_service(0, 3000)] * 3, T0 + 100)
+    assert [(u.server, u.instance_count) for u in back.updates] == [("1", 1)]
+
+
+def test_events_are_idempotent_and_order_safe() -> None:
+    state = ScalingState(desired=3)
+    # Given an UPDATING event at t=2000 recorded
+    first = record_event(state, "1", "Updating", 2000, None, T0, BACKOFF)
+    assert first is not None
+    # Then the same event again, or an older one, changes nothing
+    assert record_event(first, "1", "Updating", 2000, None, T0, BACKOFF) is None
+    assert record_event(first, "1", "RollingBack", 1500, None, T0, BACKOFF) is None
+    # And a newer failure backs the endpoint off
+    failed = record_event(first, "1", "RollingBack", 2500, "CapacityError", T0, BACKOFF)
+    assert failed is not None
+    assert not failed.runtime("1").available(T0)
+
+
+def test_race_asks_everyone_then_trims_the_late_arrivals() -> None:
+    config = fleet(strategy="race")
+    state = new_desired(ScalingState(desired=3), 5, T0)
+    # When racing for 2 more units / Then every endpoint is asked for both
+    first = run(state, config, [in_service(1)] * 3)
+    assert [u.instance_count for u in first.updates] == [3, 3, 3]
+    # When endpoint 3 arrives first (others still updating) / Then nothing can be trimmed yet
+    arrived = run(first.state, config, [updating(1, 3), updating(1, 3), in_service(3, 4000)], T0 + 100)
+    assert arrived.actual_capacity == 5
+    assert arrived.updates == ()
+    assert arrived.placement.targets == (1, 1, 3)
+    # When the others arrive later / Then they are trimmed back and endpoint 3 keeps its capacity
+    late = run(arrived.state, config, [in_service(3, 5000), in_service(3, 5000), in_service(3, 4000)], T0 + 200)
+    assert [(u.server, u.instance_count) for u in late.updates] == [("1", 1), ("2", 1)]
+    done = run(late.state, config, [in_service(1, 6000), in_service(1, 6000), in_service(3, 4000)], T0 + 300)
+    assert done.state.status == SUCCESSFUL
+
+
+def test_weights_follow_serving_capacity_units() -> None:
+    assert routing_weights([2, 1, 0], [2, 4, 1]) == (1, 1, 0)
+    assert routing_weights([3, 2, 1], [1, 1, 1]) == (3, 2, 1)
+    assert routing_weights([0, 0], [1, 1]) == (0, 0)
+
+
+def test_state_survives_its_record() -> None:
+    state = mark_unavailable(new_desired(ScalingState(desired=3), 6, T0), "2", "quota", T0, BACKOFF)
+    state = replace(state, issued_any=True)
+    again = ScalingState.from_record(6, state.status, None, state.engine_json())
+    assert again == state
+    # An unreadable record only loses memory, never the desired capacity
+    assert ScalingState.from_record(6, "Nonsense", None, "{not json").desired == 6
+
+
+def test_event_status_names() -> None:
+    assert status_from_event("IN_SERVICE") == "InService"
+    assert status_from_event("ROLLING_BACK") == "RollingBack"
+    assert status_from_event("UPDATE_ROLLBACK_FAILED") == "UpdateRollbackFailed"
+    assert status_from_event("Updating") == "Updating"
