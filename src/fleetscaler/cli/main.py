@@ -52,5 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+from fleetscaler.cli.local import local_group, simulate  # noqa: E402
+
+cli.add_command(simulate)
+cli.add_command(local_group)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetscaler.local.simulator import SimulationResult
+from fleetscaler.local.scenario import Scenario
+from fleetscaler.local.simulator import Progress, Simulation, SimulationResult
 
 
 def _fmt(seconds: float | None) -> str:
@@ -154,3 +155,23 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def run_and_report(
+    scenario: Scenario,
+    out_dir: Path,
+    *,
+    through_gateway: bool = False,
+    progress: Progress | None = None,
+    progress_every: float = 120.0,
+) -> SimulationResult:
+    """Run a scenario and write `timeline.png`, `summary.txt` and the Lambdas' output (`lambda.log`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    simulation = Simulation(
+        scenario, progress=progress, progress_every=progress_every, through_gateway=through_gateway
+    )
+    with (out_dir / "lambda.log").open("w", encoding="utf-8") as lambda_log:
+        result = simulation.run(lambda_log=lambda_log)
+    write_timeline(result, out_dir / "timeline.png")
+    (out_dir / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+    return result

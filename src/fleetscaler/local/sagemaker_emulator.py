@@ -592,8 +592,9 @@ class SageMakerEmulator:
 
     # ----- HTTP -----
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
-        server = EmulatorServer(self, host, port)
+    def serve(self, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None) -> EmulatorServer:
+        """Serve over HTTP. With `upstream` (moto's URL), every other AWS request is passed on to it."""
+        server = EmulatorServer(self, host, port, upstream)
         server.start()
         return server
 
@@ -626,6 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024
     emulator: SageMakerEmulator
+    upstream: str | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request headers may carry credentials; the emulator logs nothing per request
@@ -641,14 +643,49 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        target = self.headers.get("X-Amz-Target")
+        target = self.headers.get("X-Amz-Target") or ""
         match = _INVOKE_PATH.match(self.path.split("?", 1)[0])
-        if target:
+        if target.startswith("SageMaker."):
             self._control(target, raw)
         elif match:
             self._runtime(_unquote(match.group(1)), raw)
         else:
+            self._forward(raw)
+
+    def _other(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._forward(self.rfile.read(length) if length else b"")
+
+    do_GET = do_PUT = do_DELETE = do_HEAD = _other
+
+    def _forward(self, raw: bytes) -> None:
+        """Not SageMaker: pass the request on to `upstream` (moto), so one URL serves every AWS call."""
+        upstream = self.upstream
+        if not upstream:
             self._send(404, b'{"message": "unknown operation"}', {"Content-Type": "application/json"})
+            return
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            connection.request(self.command, self.path, body=raw or None, headers=headers)
+            answer = connection.getresponse()
+            body = answer.read()
+            skip = ("content-length", "transfer-encoding", "connection", "keep-alive", "server", "date")
+            out = {k: v for k, v in answer.getheaders() if k.lower() not in skip}
+        finally:
+            connection.close()
+        if self.command == "HEAD":
+            self.send_response(answer.status)
+            for name, value in out.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", answer.getheader("Content-Length") or "0")
+            self.end_headers()
+            return
+        self._send(answer.status, body, out)
 
     def _control(self, target: str, raw: bytes) -> None:
         headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": str(uuid.uuid4())}
@@ -701,8 +738,10 @@ def _unquote(text: str) -> str:
 class EmulatorServer:
     """The emulator on 127.0.0.1 in a background thread."""
 
-    def __init__(self, emulator: SageMakerEmulator, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("EmulatorHandler", (_Handler,), {"emulator": emulator})
+    def __init__(
+        self, emulator: SageMakerEmulator, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None
+    ) -> None:
+        handler = type("EmulatorHandler", (_Handler,), {"emulator": emulator, "upstream": upstream})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagemaker-emulator", daemon=True)

@@ -182,6 +182,15 @@ def router_event(fleet: str, index: int, now_ms: int) -> dict[str, Any]:
     }
 
 
+def _post_through_gateway(stack: LocalStack, fleet: str, index: int) -> tuple[int, str]:
+    """One caller's request: SigV4-signed HTTP to the local router API, as curl or an SDK would send it."""
+    from fleetscaler.local.sigv4 import send_signed
+
+    headers = {k: v for k, v in router_event(fleet, index, 0)["headers"].items()}
+    answer = send_signed("POST", f"{stack.router_url}/endpoints/{fleet}", stack.credentials, headers=headers)
+    return answer.status, answer.body.decode("utf-8", "replace")
+
+
 def endpoint_state_sink() -> Callable[[dict[str, Any]], None] | None:
     """The endpoint-state Lambda as EventBridge's target, when the scaling engine is installed."""
     try:
@@ -211,8 +220,10 @@ class Simulation:
         autoscaler_factory: AutoscalerFactory | None = None,
         progress: Progress | None = None,
         progress_every: float = 120.0,
+        through_gateway: bool = False,
     ) -> None:
         self.scenario = scenario
+        self.through_gateway = through_gateway
         self.autoscaler_factory = autoscaler_factory or default_autoscaler
         self.progress = progress
         self.progress_every = progress_every
@@ -285,14 +296,17 @@ class Simulation:
             routed = dict.fromkeys(names, 0)
             while credit >= 1.0:
                 credit -= 1.0
-                event = router_event(scenario.resource_name, result.sent, int(now * 1000))
-                response = router(event, context)  # type: ignore[arg-type]
-                result.sent += 1
-                if response["statusCode"] == 202:
-                    result.routed += 1
-                    routed[json.loads(response["body"])["endpointName"]] += 1
+                if self.through_gateway:
+                    status, body = _post_through_gateway(stack, scenario.resource_name, result.sent)
                 else:
-                    status = int(response["statusCode"])
+                    event = router_event(scenario.resource_name, result.sent, int(now * 1000))
+                    response = router(event, context)  # type: ignore[arg-type]
+                    status, body = int(response["statusCode"]), response["body"]
+                result.sent += 1
+                if status == 202:
+                    result.routed += 1
+                    routed[json.loads(body)["endpointName"]] += 1
+                else:
                     result.rejected[status] = result.rejected.get(status, 0) + 1
             if index % TABLE_SAMPLE_EVERY == 0 or previous is None:
                 table = _read_table(store)
@@ -326,6 +340,17 @@ class Simulation:
             "duplicated": emulator.events_duplicated,
             "delivered": emulator.events_delivered,
         }
+        if autoscaler is not None and hasattr(autoscaler, "activities"):
+            result.activities = [
+                ScalingActivity(
+                    started=a.start_time - start,
+                    desired_from=float(a.previous_capacity),
+                    desired_to=float(a.desired_capacity),
+                    ended=None if a.end_time is None else a.end_time - start,
+                    outcome=a.status_code,
+                )
+                for a in autoscaler.activities
+            ]
         result.checks = expectation_checks(result)
         return result
 
@@ -417,9 +442,45 @@ def expectation_checks(result: SimulationResult) -> list[tuple[str, bool]]:
 
 
 def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscaler | None, str]:
+    """The Application Auto Scaling emulator with the scenario's policies, calling the scaling API over
+    signed HTTP through the local gateway: target tracking on the fleet's backlog per instance (the template's
+    metric math) and, when `wake_up`, the step policy on HasBacklogWithoutCapacity that wakes a fleet at zero."""
     if not scenario.policy.enabled:
         return None, "off (scenario policy disabled)"
-    return no_autoscaler(stack, scenario)
+    try:
+        aas_module = importlib.import_module("fleetscaler.local.autoscaling")
+        importlib.import_module("fleetscaler.handlers.scaling_api")
+    except ImportError as exc:
+        return None, f"unavailable ({exc.name} is not installed): the fleet keeps its size"
+    import boto3
+
+    policy = scenario.policy
+    servers = [e.server for e in scenario.endpoints]
+    ceiling = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in scenario.endpoints)
+    aas = aas_module.ApplicationAutoScaling(
+        stack.scaling_resource_id,
+        policy.min_capacity,
+        policy.max_capacity if policy.max_capacity is not None else ceiling,
+        stack.credentials,
+        cloudwatch=boto3.client("cloudwatch", endpoint_url=stack.moto_url),
+        poll_interval=max(scenario.step_seconds, 30.0),
+    )
+    aas.put_scaling_policy(
+        aas_module.TargetTrackingPolicy(
+            "fleet-backlog",
+            aas_module.fleet_backlog_metric(scenario.resource_name, servers),
+            policy.target_backlog_per_unit,
+            scale_out_cooldown=policy.scale_out_cooldown,
+            scale_in_cooldown=policy.scale_in_cooldown,
+        )
+    )
+    described = f"target tracking: backlog per instance {policy.target_backlog_per_unit:g}"
+    if policy.wake_up:
+        aas.put_scaling_policy(
+            aas_module.scale_from_zero_policy(scenario.resource_name, servers[0], cooldown=policy.scale_out_cooldown)
+        )
+        described += f", wake-up on {scenario.endpoint_name(servers[0])}"
+    return aas, described + f", capacity {aas.min_capacity}..{aas.max_capacity}"
 
 
 def median(values: list[float]) -> float | None:

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.credentials import Credentials
 
 from fleetscaler import clock
 from fleetscaler.local.sagemaker_emulator import EmulatorServer, EndpointSpec, EventFaults, SageMakerEmulator
+from fleetscaler.local.scenario import EndpointScenario
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA_FILE = ROOT / "data" / "ddb-data.jsonl"
 REGION = "us-east-1"
+LOCAL_ACCESS_KEY = "local"
+LOCAL_SECRET_KEY = "local-secret"
 FLEET_EPOCH = 1_800_000_000.0  # fixed start of fleet time: runs are reproducible
 DIMENSION_ID = "custom-resource:ResourceType:Property"
 LAMBDA_MODULES = (
@@ -117,6 +121,7 @@ class LocalStack:
         event_faults: EventFaults | None = None,
         moto_port: int = 0,
         emulator_port: int = 0,
+        gateway_port: int = 0,
         start_time: float = FLEET_EPOCH,
     ) -> None:
         self.resource_name = resource_name
@@ -130,11 +135,14 @@ class LocalStack:
         self.event_faults = event_faults
         self.moto_port = moto_port
         self.emulator_port = emulator_port
+        self.gateway_port = gateway_port
         self.clock = VirtualClock(start_time)
         self.moto_url = ""
         self.emulator: SageMakerEmulator | None = None
         self._emulator_server: EmulatorServer | None = None
         self._moto: Any = None
+        self.gateway: Any = None
+        self.fleet: tuple[FleetEndpoint, ...] = ()
         self._saved_env: dict[str, str | None] = {}
         self._previous_clock: clock.Clock | None = None
 
@@ -153,13 +161,28 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_ENDPOINT_URL_SAGEMAKER": self._emulator_server.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self._emulator_server.url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "TABLE_NAME": self.table_name,
             "RESOURCE_NAME": self.resource_name,
         }
+
+    @property
+    def credentials(self) -> Credentials:
+        """The access key the local gateway accepts (and the one moto and the emulator are given)."""
+        return Credentials(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY)
+
+    @property
+    def router_url(self) -> str:
+        """The router API's stage URL, as the template's RouterUrl output."""
+        return str(self.gateway.url)
+
+    @property
+    def scaling_resource_id(self) -> str:
+        """The scalable dimension's URL: the custom resource's ResourceId for Application Auto Scaling."""
+        return str(self.gateway.resource_url(f"/scalableTargetDimensions/{DIMENSION_ID}"))
 
     @property
     def emulator_url(self) -> str:
@@ -178,7 +201,7 @@ class LocalStack:
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
         self.emulator = SageMakerEmulator(seed=self.seed, event_faults=self.event_faults)
-        self._emulator_server = self.emulator.serve(port=self.emulator_port)
+        self._emulator_server = self.emulator.serve(port=self.emulator_port, upstream=self.moto_url)
         self._set_env(
             {
                 **self.environment,
@@ -194,6 +217,24 @@ class LocalStack:
         self.emulator._cloudwatch = boto3.client("cloudwatch", endpoint_url=self.moto_url)
         self._create_table()
         self._create_endpoints()
+        from fleetscaler.local.gateway import DEFAULT_ROUTES, LocalGateway
+
+        self.gateway = LocalGateway(
+            DEFAULT_ROUTES, {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY}, port=self.gateway_port, region=REGION
+        ).start()
+
+    def fleet_scenario_endpoints(self) -> tuple[EndpointScenario, ...]:
+        return tuple(
+            EndpointScenario(
+                server=e.server,
+                instance_type=e.instance_type,
+                capacity_units=e.capacity_units,
+                initial_instances=e.initial_instances,
+                max_instances=e.max_instances,
+                requests_per_second_per_instance=e.requests_per_second_per_instance,
+            )
+            for e in self.fleet
+        )
 
     def _set_env(self, values: dict[str, str | None]) -> None:
         for name, value in values.items():
@@ -205,6 +246,9 @@ class LocalStack:
                 os.environ[name] = value
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
         if self._emulator_server is not None:
             self._emulator_server.stop()
             self._emulator_server = None
@@ -287,6 +331,7 @@ class LocalStack:
             )
         else:
             endpoints = self.endpoints
+        self.fleet = endpoints
         for endpoint in endpoints:
             self.emulator.add_endpoint(
                 EndpointSpec(
