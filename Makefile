@@ -32,3 +32,7 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: bench-scaling
+bench-scaling: venv
+	$(BIN)/python bench/scaling_bench.py

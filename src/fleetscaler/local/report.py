@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fleetscaler.local.scenario import Scenario
 from fleetscaler.local.simulator import Progress, Simulation, SimulationResult
+from fleetscaler.local.stack import LocalStack
 
 
 def _fmt(seconds: float | None) -> str:
@@ -65,6 +67,7 @@ def summary_text(result: SimulationResult) -> str:
         lines.append(
             f"  at {activity.started / 60:5.1f} min  desired {came_from:>3} -> {activity.desired_to:<3g}"
             f"  {activity.outcome:<10} {_fmt(activity.duration)}"
+            + (f"  ({activity.message})" if activity.message else "")
         )
     lines.append("")
     for message, passed in result.checks:
@@ -83,7 +86,7 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     minutes = [s.t / 60 for s in samples]
     names = result.endpoint_names
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-    fig, axes = plt.subplots(4, 1, figsize=(12, 13), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(12, 13), sharex=True, layout="constrained")
     fig.suptitle(
         f"fleetscaler local fleet: {result.scenario.name} (strategy {result.strategy}) - "
         f"sent {result.sent}, completed {result.completed}, lost {result.lost}",
@@ -135,7 +138,7 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     ax.grid(alpha=0.3)
 
     ax = axes[3]
-    window = max(1, int(60 / result.scenario.step_seconds))
+    window = max(1, int(180 / result.scenario.step_seconds))
     shares: list[list[float]] = [[] for _ in names]
     for k in range(len(samples)):
         chunk = samples[max(0, k - window + 1) : k + 1]
@@ -145,12 +148,11 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
             shares[i].append(totals[i] / total if total else float("nan"))
     ax.stackplot(minutes, shares, colors=colors[: len(names)], labels=names, alpha=0.8)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("routed share (1 min)")
+    ax.set_ylabel("routed share (3 min)")
     ax.set_xlabel("fleet time (minutes)")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
 
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -164,11 +166,12 @@ def run_and_report(
     through_gateway: bool = False,
     progress: Progress | None = None,
     progress_every: float = 120.0,
+    on_start: Callable[[LocalStack, str], None] | None = None,
 ) -> SimulationResult:
     """Run a scenario and write `timeline.png`, `summary.txt` and the Lambdas' output (`lambda.log`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     simulation = Simulation(
-        scenario, progress=progress, progress_every=progress_every, through_gateway=through_gateway
+        scenario, progress=progress, progress_every=progress_every, through_gateway=through_gateway, on_start=on_start
     )
     with (out_dir / "lambda.log").open("w", encoding="utf-8") as lambda_log:
         result = simulation.run(lambda_log=lambda_log)

@@ -133,6 +133,19 @@ class Scenario:
             raise ScenarioError(self.source or self.name, [f"strategy: must be one of {', '.join(STRATEGIES)}"])
         return replace(self, strategy=strategy)
 
+    def lighter(self, factor: float, step_seconds: float | None = None) -> Scenario:
+        """The same story with `factor` times the requests: load and per-instance throughput both scaled, so
+        capacities, backlogs per instance and scaling decisions stay alike (tests run the demo this way)."""
+        return replace(
+            self,
+            step_seconds=step_seconds or self.step_seconds,
+            traffic=tuple(replace(p, rate_from=p.rate_from * factor, rate_to=p.rate_to * factor) for p in self.traffic),
+            endpoints=tuple(
+                replace(e, requests_per_second_per_instance=e.requests_per_second_per_instance * factor)
+                for e in self.endpoints
+            ),
+        )
+
     def scaled(self, time_factor: float, rate_factor: float = 1.0) -> Scenario:
         """The same story, shorter or longer (tests run the demo at small scale)."""
         return replace(

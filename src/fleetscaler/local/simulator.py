@@ -58,6 +58,7 @@ class ScalingActivity:
     desired_to: float
     ended: float | None = None
     outcome: str = "open"
+    message: str = ""
 
     @property
     def duration(self) -> float | None:
@@ -221,9 +222,11 @@ class Simulation:
         progress: Progress | None = None,
         progress_every: float = 120.0,
         through_gateway: bool = False,
+        on_start: Callable[[LocalStack, str], None] | None = None,
     ) -> None:
         self.scenario = scenario
         self.through_gateway = through_gateway
+        self.on_start = on_start
         self.autoscaler_factory = autoscaler_factory or default_autoscaler
         self.progress = progress
         self.progress_every = progress_every
@@ -266,6 +269,8 @@ class Simulation:
         assert emulator is not None
         emulator.event_sink = endpoint_state_sink()
         autoscaler, autoscaling = self.autoscaler_factory(stack, scenario)
+        if self.on_start is not None:
+            self.on_start(stack, autoscaling)
         names = [scenario.endpoint_name(e.server) for e in scenario.endpoints]
         result = SimulationResult(scenario, scenario.strategy, names, autoscaling=autoscaling)
         store = get_store()
@@ -348,6 +353,7 @@ class Simulation:
                     desired_to=float(a.desired_capacity),
                     ended=None if a.end_time is None else a.end_time - start,
                     outcome=a.status_code,
+                    message=a.status_message if a.status_code == "Failed" else "",
                 )
                 for a in autoscaler.activities
             ]
