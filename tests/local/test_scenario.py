@@ -30,7 +30,8 @@ def test_the_demo_scenario_tells_the_story_of_make_demo() -> None:
     assert any(s.start < ramp.end and s.end > ramp.start for s in scenario.shortages)
     assert any(p.rate_to == 0 for p in scenario.traffic)
     assert scenario.traffic[-1].rate_to > 0  # load returns: the fleet wakes up
-    assert scenario.rate_at(ramp.start + (ramp.end - ramp.start) / 2) == pytest.approx(0.6)
+    halfway = ramp.start + (ramp.end - ramp.start) / 2
+    assert scenario.rate_at(halfway) == pytest.approx((ramp.rate_from + ramp.rate_to) / 2)
 
 
 def test_every_problem_is_named_with_its_field() -> None:
