@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import threading
+import urllib.request
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,11 +30,6 @@ LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local-secret"
 FLEET_EPOCH = 1_800_000_000.0  # fixed start of fleet time: runs are reproducible
 DIMENSION_ID = "custom-resource:ResourceType:Property"
-LAMBDA_MODULES = (
-    "fleetscaler.handlers.router",
-    "fleetscaler.handlers.scaling_api",
-    "fleetscaler.handlers.endpoint_state",
-)
 
 
 class VirtualClock(clock.ManualClock):
@@ -72,22 +68,20 @@ def _speed_up_werkzeug() -> None:
 
 
 def reset_lambda_caches() -> None:
-    """Forget what Lambda containers cache (settings, store, clients), so they pick up the local stack."""
-    import importlib
+    """Forget what Lambda containers cache (settings, store, clients, services), so they use this stack.
+
+    Every `functools.cache` of a loaded fleetscaler module is cleared: a run after another one in the same
+    process (the benchmark) must not reach the previous run's table or endpoints.
+    """
+    import sys
 
     from fleetscaler.aws.sagemaker import reset_clients
-    from fleetscaler.config import get_settings
-    from fleetscaler.dal.store import get_store
 
-    get_settings.cache_clear()
-    get_store.cache_clear()
     reset_clients()
-    for module_name in LAMBDA_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (module_name == "fleetscaler" or module_name.startswith("fleetscaler.")):
             continue
-        for value in vars(module).values():
+        for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == module_name:
                 value.cache_clear()
 
@@ -200,6 +194,8 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        # moto keeps its services' state per process: start every run from an empty account.
+        urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30)
         self.emulator = SageMakerEmulator(seed=self.seed, event_faults=self.event_faults)
         self._emulator_server = self.emulator.serve(port=self.emulator_port, upstream=self.moto_url)
         self._set_env(
