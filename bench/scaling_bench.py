@@ -29,8 +29,9 @@ HEADERS = (
     "unit-min",
     "oracle unit-min",
     "updates",
-    "p95 queue",
+    "p95 to result",
     "lost",
+    "queued at end",
     "checks",
 )
 
@@ -57,6 +58,7 @@ def row(result: SimulationResult) -> tuple[str, ...]:
         str(result.update_calls),
         _minutes(result.percentile(0.95)),
         str(result.lost),
+        str(result.unfinished),
         "pass" if result.ok else "FAIL",
     )
 

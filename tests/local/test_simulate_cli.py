@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,10 @@ def test_simulate_runs_a_scenario_and_writes_the_picture(
     # Then every request was routed and completed, split 2:1... by capacity 2:2, and the outputs exist
     printed = capsys.readouterr().out
     assert status == 0, printed
-    assert "requests sent            27" in printed
-    assert "lost                     0" in printed
+    assert re.search(r"^requests sent +27$", printed, re.M)
+    assert re.search(r"^completed +27$", printed, re.M)
+    assert re.search(r"^lost +0 ", printed, re.M)
+    assert re.search(r"^still queued at the end +0$", printed, re.M)
     assert "PASS  final InService capacity: 4 units" in printed
     assert (out / "timeline.png").stat().st_size > 10_000
     assert (out / "summary.txt").read_text().startswith("scenario")
@@ -50,10 +53,13 @@ def test_simulate_fails_when_the_fleet_cannot_keep_up(tmp_path: Path, capsys: py
     scenario.write_text(FIXED_FLEET.replace("rps: 0.15", "rps: 0.6").replace("drain_minutes: 2", "drain_minutes: 1"))
     # When it is simulated
     status = main(["simulate", str(scenario), "--out", str(tmp_path / "o"), "--quiet"])
-    # Then requests are still queued at the end, counted as lost, and the exit status is 1
-    printed = capsys.readouterr().out
+    # Then requests are still queued at the end, nothing is lost, and the exit status is 1 with the reason
+    captured = capsys.readouterr()
     assert status == 1
-    assert "FAIL  requests lost:" in printed
+    assert "FAIL  requests still queued at the end: 60 (allowed 0)" in captured.out
+    assert "PASS  requests lost: 0" in captured.out
+    assert "PASS  requests sent = completed + lost + still queued: 108 = 48 + 0 + 60" in captured.out
+    assert captured.err.startswith("error: scenario expectations not met: requests still queued")
 
 
 def test_bad_scenario_and_strategy_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,8 +34,9 @@ def summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("requests sent", str(result.sent)),
         ("routed (202)", f"{result.routed} (rejected: {rejected})"),
         ("completed", str(result.completed)),
-        ("lost", f"{result.lost} (failed {result.failed}, still queued {result.still_queued})"),
-        ("time in queue p50 / p95", f"{_fmt(result.percentile(0.5))} / {_fmt(result.percentile(0.95))}"),
+        ("lost", f"{result.lost} (refused by the router {sum(result.rejected.values())}, expired {result.failed})"),
+        ("still queued at the end", str(result.unfinished)),
+        ("time to result p50 / p95", f"{_fmt(result.percentile(0.5))} / {_fmt(result.percentile(0.95))}"),
         (
             "instance-minutes",
             f"{sum(minutes.values()):.0f} ("

@@ -85,6 +85,7 @@ class PolicySpec:
 @dataclass(frozen=True)
 class Expectations:
     lost: int = 0
+    unfinished: int = 0  # requests still queued when the run ends
     final_capacity: tuple[int, int] | None = None  # inclusive range of the actual capacity at the end
     final_status: str | None = None
 
@@ -363,6 +364,7 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         r.problems.append("expect.final_capacity: must be a whole number or [low, high]")
     expect = Expectations(
         lost=r.integer(expect_raw, "lost", "expect.", 0),
+        unfinished=r.integer(expect_raw, "unfinished", "expect.", 0),
         final_capacity=final_range,
         final_status=expect_raw.get("final_status"),
     )

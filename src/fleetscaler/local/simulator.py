@@ -87,7 +87,13 @@ class SimulationResult:
 
     @property
     def lost(self) -> int:
-        return self.sent - self.completed
+        """Requests that will never have a result: refused by the router or expired in a queue."""
+        return sum(self.rejected.values()) + self.failed
+
+    @property
+    def unfinished(self) -> int:
+        """Requests accepted but still queued when the run ended (async: they would complete later)."""
+        return self.still_queued
 
     @property
     def ok(self) -> bool:
@@ -422,7 +428,18 @@ def progress_line(sample: Sample, names: list[str]) -> str:
 
 def expectation_checks(result: SimulationResult) -> list[tuple[str, bool]]:
     expect = result.scenario.expect
-    checks = [(f"requests lost: {result.lost} (allowed {expect.lost})", result.lost <= expect.lost)]
+    checks = [
+        (f"requests lost: {result.lost} (allowed {expect.lost})", result.lost <= expect.lost),
+        (
+            f"requests still queued at the end: {result.unfinished} (allowed {expect.unfinished})",
+            result.unfinished <= expect.unfinished,
+        ),
+        (
+            f"requests sent = completed + lost + still queued: {result.sent} = "
+            f"{result.completed} + {result.lost} + {result.unfinished}",
+            result.sent == result.completed + result.lost + result.unfinished,
+        ),
+    ]
     last = result.samples[-1] if result.samples else None
     if expect.final_capacity is not None and last is not None:
         low, high = expect.final_capacity
