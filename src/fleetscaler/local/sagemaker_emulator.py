@@ -742,14 +742,14 @@ class EmulatorServer:
         self, emulator: SageMakerEmulator, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None
     ) -> None:
         handler = type("EmulatorHandler", (_Handler,), {"emulator": emulator, "upstream": upstream})
+        self._host = host
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sagemaker-emulator", daemon=True)
 
     @property
     def url(self) -> str:
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return f"http://{self._host}:{self._server.server_address[1]}"
 
     def start(self) -> None:
         self._thread.start()

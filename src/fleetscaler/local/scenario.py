@@ -135,11 +135,12 @@ class Scenario:
         return replace(self, strategy=strategy)
 
     def lighter(self, factor: float, step_seconds: float | None = None) -> Scenario:
-        """The same story with `factor` times the requests: load and per-instance throughput both scaled, so
-        capacities, backlogs per instance and scaling decisions stay alike (tests run the demo this way)."""
+        """The same story with `factor` times the requests: load, per-instance throughput and the backlog target
+        scaled alike, so capacities and scaling decisions stay close (tests run the demo this way)."""
         return replace(
             self,
             step_seconds=step_seconds or self.step_seconds,
+            policy=replace(self.policy, target_backlog_per_unit=self.policy.target_backlog_per_unit * factor),
             traffic=tuple(replace(p, rate_from=p.rate_from * factor, rate_to=p.rate_to * factor) for p in self.traffic),
             endpoints=tuple(
                 replace(e, requests_per_second_per_instance=e.requests_per_second_per_instance * factor)
