@@ -31,6 +31,9 @@ def reset_process_caches() -> None:
     get_store.cache_clear()
     router.get_router.cache_clear()
     reset_clients()
+    from fleetscaler.services import scaling
+
+    scaling.get_engine.cache_clear()
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +152,20 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                 return __original(*args, **kwargs)
 
         monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(atomic))
+
+    # The response (ReturnValues=ALL_NEW) is serialized from the same item object after the backend call
+    # returns, so a concurrent write could show through it: hold a lock over each whole request too.
+    from moto.dynamodb.responses import DynamoHandler
+
+    request_lock = threading.Lock()
+    for name in ("update_item", "put_item", "delete_item"):
+        handler_method = getattr(DynamoHandler, name)
+
+        def whole_request(*args: Any, __original: Any = handler_method, **kwargs: Any) -> Any:
+            with request_lock:
+                return __original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoHandler, name, functools.wraps(handler_method)(whole_request))
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,8 @@ import pytest
 from tests.conftest import EVENTS, TABLE, load_event
 
 VARIANT = "default"
-START = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+# SageMaker times of the fake's updates: after moto's creation times (wall clock), strictly increasing.
+START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
 
 class ProvisioningSageMaker:
@@ -37,6 +39,7 @@ class ProvisioningSageMaker:
         self.calls: list[tuple[str, int]] = []
         self.refuse_next: dict[str, str] = {}
         self._tick = 0
+        self._lock = threading.Lock()
         fake = self
 
         def update(backend: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]) -> str:
@@ -47,7 +50,7 @@ class ProvisioningSageMaker:
                 code = fake.refuse_next.pop(endpoint_name)
                 raise JsonRESTError(code, f"The account-level service limit for {endpoint_name} is exceeded")
             if endpoint.endpoint_status != "InService":
-                raise ValidationError(message=f"Cannot update in-progress endpoint \"{endpoint.arn}\".")
+                raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
             count = int(desired_weights_and_capacities[0]["DesiredInstanceCount"])
             fake.calls.append((endpoint_name, count))
             endpoint.production_variants[0]["DesiredInstanceCount"] = count
@@ -58,8 +61,9 @@ class ProvisioningSageMaker:
         monkeypatch.setattr(SageMakerModelBackend, "update_endpoint_weights_and_capacities", update)
 
     def next_time(self) -> datetime:
-        self._tick += 1
-        return START + timedelta(seconds=self._tick)
+        with self._lock:
+            self._tick += 1
+            return START + timedelta(seconds=self._tick)
 
     def endpoint(self, name: str) -> Any:
         return self._backend().endpoints[name]

@@ -1,0 +1,44 @@
+"""Endpoint-state Lambda: EventBridge "SageMaker Endpoint State Change" events continue the scaling plan.
+
+Events of endpoints outside the fleet are ignored. Each event is applied once and in order (its
+LastModifiedTime is compared, under the dimension's optimistic lock, with the newest one seen for that
+endpoint), so duplicates and late arrivals change nothing. A lost event costs nothing either: the next
+GET from Application Auto Scaling reconciles the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetscaler.errors import FleetNotFound, InvalidRequest
+from fleetscaler.services.scaling import get_engine
+
+logger = Logger(service="fleetscaler-endpoint-state")
+
+DETAIL_TYPE = "SageMaker Endpoint State Change"
+
+
+@logger.inject_lambda_context(correlation_id_path="id", log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail") if isinstance(event, dict) else None
+    if event.get("detail-type") != DETAIL_TYPE or not isinstance(detail, dict):
+        logger.warning("not an endpoint state change; ignored", detail_type=str(event.get("detail-type")))
+        return {"handled": False, "reason": f"not a {DETAIL_TYPE!r} event"}
+    endpoint_name = str(detail.get("EndpointName") or "")
+    try:
+        outcome = get_engine().on_endpoint_event(event)
+    except (InvalidRequest, FleetNotFound) as error:
+        # Retrying cannot fix a malformed event or a fleet without a dimension: say so and drop it.
+        logger.warning("event not applied", endpoint_name=endpoint_name, reason=error.message)
+        return {"handled": False, "reason": error.message}
+    # Other errors (throttling, table or SageMaker unavailable) propagate: Lambda retries the event.
+    result: dict[str, Any] = {"handled": outcome.handled, "reason": outcome.reason}
+    if outcome.view is not None:
+        result["scalingStatus"] = outcome.view.status
+        result["actualCapacity"] = outcome.view.actual
+        result["desiredCapacity"] = outcome.view.desired
+    logger.info("endpoint state change", endpoint_name=endpoint_name, **result)
+    return result

@@ -1,0 +1,74 @@
+"""Scaling API Lambda: Application Auto Scaling's custom resource, GET/PATCH /scalableTargetDimensions/{id}.
+
+Every call reconciles the fleet (see `fleetscaler.services.scaling`), so Application Auto Scaling's polling
+GETs are what carry a scaling through even when no endpoint event arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleetscaler.errors import FleetscalerError, InvalidRequest
+from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.services.scaling import get_engine
+
+logger = Logger(service="fleetscaler-scaling-api")
+app = APIGatewayRestResolver()
+
+
+def _json_body() -> Any:
+    event = app.current_event
+    raw = event.body
+    if not raw:
+        raise InvalidRequest("body", 'is required: a JSON object such as {"desiredCapacity": 2}')
+    if event.is_base64_encoded:
+        try:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest("body", "isBase64Encoded is set but the body is not valid base64 UTF-8") from exc
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest("body", f"must be valid JSON ({exc.msg} at character {exc.pos})") from exc
+
+
+@app.get("/scalableTargetDimensions/<dimension_id>")
+def get_dimension(dimension_id: str) -> Response:
+    view = get_engine().get(dimension_id)
+    logger.info("reconciled", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    return json_response(200, view.to_response())
+
+
+@app.patch("/scalableTargetDimensions/<dimension_id>")
+def patch_dimension(dimension_id: str) -> Response:
+    view = get_engine().set_desired(dimension_id, _json_body())
+    logger.info("desired capacity recorded", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    return json_response(200, view.to_response())
+
+
+@app.exception_handler(FleetscalerError)
+def handle_domain_error(error: FleetscalerError) -> Response:
+    status = status_for(error)
+    log = logger.error if status >= 500 else logger.warning
+    log("request failed", status=status, error=type(error).__name__, reason=error.message)
+    return error_response(error)
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response:
+    # A bug, not a caller's mistake: log it with its trace, answer without one.
+    logger.exception("unexpected error")
+    return json_response(500, {"message": INTERNAL_ERROR_MESSAGE})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

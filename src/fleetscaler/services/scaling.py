@@ -1,0 +1,432 @@
+"""The scaling engine's use cases: report/reconcile (GET), set desired capacity (PATCH), endpoint events.
+
+Every use case is a reconcile: read the dimension and server_config, DescribeEndpoint every endpoint, let the
+pure state machine decide, issue the updates, then write the new state with optimistic locking. A lost
+race (another writer committed first) re-runs the whole step from fresh reads, a bounded number of times.
+Updates name absolute instance counts, so a step re-run after acting can never add instances twice; an
+endpoint a concurrent run already set updating simply answers "in-progress" and its part waits.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+from urllib.parse import unquote
+
+from fleetscaler import clock
+from fleetscaler.aws.sagemaker import describe_endpoint, update_instance_count
+from fleetscaler.config import Settings, get_settings
+from fleetscaler.dal.models import DIMENSION_ID
+from fleetscaler.dal.store import MetadataStore, VersionedDimension, get_store
+from fleetscaler.errors import (
+    ConcurrentModification,
+    ConfigurationUnusable,
+    EndpointBusy,
+    FleetNotFound,
+    InvalidRequest,
+    Throttled,
+    UpstreamRejected,
+)
+from fleetscaler.logic.placement import EndpointSlot, max_capacity
+from fleetscaler.logic.scaling import (
+    FAILED,
+    Decision,
+    EndpointObservation,
+    ScalingState,
+    mark_unavailable,
+    new_desired,
+    reconcile,
+    record_event,
+    status_from_event,
+)
+from fleetscaler.logic.server_config import FleetConfig, validate_server_config
+
+# Beyond this the placement search gets slow (it is exact); no SageMaker fleet comes near it.
+ENGINE_MAX_CAPACITY = 1000
+MAX_ATTEMPTS = 10
+# Pause between attempts after losing a write race: random, growing, bounded (total well under a second).
+RETRY_PAUSE_SECONDS = 0.02
+
+
+def _pause_before_retry(attempt: int) -> None:
+    time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * min(attempt + 1, 5)))
+
+
+Describer = Callable[[str], EndpointObservation]
+Updater = Callable[[str, str, int], None]
+
+
+@dataclass(frozen=True)
+class DimensionView:
+    """What GET and PATCH answer (Application Auto Scaling's custom-resource contract)."""
+
+    dimension_id: str
+    desired: int
+    actual: int
+    status: str
+    version: str
+    resource_name: str | None
+    dimension_name: str | None
+    failure_reason: str | None
+
+    def to_response(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "actualCapacity": float(self.actual),
+            "desiredCapacity": float(self.desired),
+            "scalableTargetDimensionId": self.dimension_id,
+            "scalingStatus": self.status,
+            "version": self.version,
+        }
+        if self.resource_name:
+            body["resourceName"] = self.resource_name
+        if self.dimension_name:
+            body["dimensionName"] = self.dimension_name
+        if self.status == FAILED:
+            body["failureReason"] = self.failure_reason or "scaling failed"
+        return body
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    handled: bool
+    reason: str
+    view: DimensionView | None = None
+
+
+def _as_int(value: Any, default: int = 0) -> int:
+    if value is None:
+        return default
+    return int(Decimal(str(value)))
+
+
+def capacity_bounds(settings: Settings, fleet: FleetConfig) -> tuple[int, int]:
+    """MIN_CAPACITY..MAX_CAPACITY; the maximum defaults to the sum of caps x units (engine limit if uncapped)."""
+    if settings.max_capacity is not None:
+        upper = settings.max_capacity
+    else:
+        slots = [EndpointSlot(0, u, c) for u, c in zip(fleet.capacity_units, fleet.max_instance_count, strict=True)]
+        caps_total = max_capacity(slots)
+        upper = caps_total if caps_total is not None else ENGINE_MAX_CAPACITY
+    return settings.min_capacity, min(upper, ENGINE_MAX_CAPACITY)
+
+
+def parse_desired_capacity(body: Any, bounds: tuple[int, int]) -> int:
+    """The PATCH body's desiredCapacity as a whole number within bounds, or InvalidRequest naming the rule."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequest("body", 'must be a JSON object such as {"desiredCapacity": 2}')
+    if "desiredCapacity" not in body:
+        raise InvalidRequest("desiredCapacity", "is required")
+    value = body["desiredCapacity"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest("desiredCapacity", f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InvalidRequest("desiredCapacity", f"must be a finite number, got {value!r}")
+    if value < 0:
+        raise InvalidRequest("desiredCapacity", f"must be >= 0, got {value!r}")
+    if value != int(value):
+        raise InvalidRequest("desiredCapacity", f"must be a whole number (no fractional part), got {value!r}")
+    desired = int(value)
+    low, high = bounds
+    if desired < low:
+        raise InvalidRequest("desiredCapacity", f"must be at least {low} (MIN_CAPACITY), got {desired}")
+    if desired > high:
+        raise InvalidRequest(
+            "desiredCapacity",
+            f"must be at most {high} (MAX_CAPACITY, by default the sum of max_instance_count x capacity_units), "
+            f"got {desired}",
+        )
+    return desired
+
+
+class ScalingEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MetadataStore,
+        describer: Describer = describe_endpoint,
+        updater: Updater = update_instance_count,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.describer = describer
+        self.updater = updater
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def _dimension(self, dimension_id: str | None = None) -> VersionedDimension:
+        read = self.store.get_versioned_dimension()
+        if read is None:
+            raise FleetNotFound(f"no scalable dimension: the table has no '{DIMENSION_ID}' item")
+        if dimension_id is not None:
+            wanted = unquote(dimension_id)
+            known = {DIMENSION_ID, read.item.scalable_target_dimension_id or DIMENSION_ID}
+            if wanted not in known:
+                raise FleetNotFound(f"scalableTargetDimensionId {wanted!r} is not known here")
+        return read
+
+    def _resource_name(self, read: VersionedDimension) -> str:
+        name = self.settings.resource_name or read.item.resource_name
+        if not name:
+            raise ConfigurationUnusable(
+                f"the fleet has no name: set RESOURCE_NAME or resourceName on the {DIMENSION_ID} item"
+            )
+        return name
+
+    def _fleet(self, resource_name: str) -> tuple[FleetConfig, int | None]:
+        read = self.store.get_versioned_server_config()
+        if read is None:
+            raise ConfigurationUnusable("the table has no 'server_config' item")
+        return validate_server_config(read.config, resource_name), read.version
+
+    @staticmethod
+    def _state(read: VersionedDimension) -> ScalingState:
+        item = read.item
+        return ScalingState.from_record(
+            desired=_as_int(item.desired_capacity),
+            status=item.scaling_status,
+            failure_reason=item.failure_reason,
+            engine_json=item.scaling_state,
+        )
+
+    def _view(self, read: VersionedDimension, state: ScalingState, actual: int) -> DimensionView:
+        item = read.item
+        return DimensionView(
+            dimension_id=item.scalable_target_dimension_id or DIMENSION_ID,
+            desired=state.desired,
+            actual=actual,
+            status=state.status,
+            version=item.version or "1",
+            resource_name=item.resource_name,
+            dimension_name=item.dimension_name,
+            failure_reason=state.failure_reason,
+        )
+
+    # -- use cases ---------------------------------------------------------------------------------------
+
+    def bounds(self, dimension_id: str) -> tuple[int, int]:
+        read = self._dimension(dimension_id)
+        fleet, _ = self._fleet(self._resource_name(read))
+        return capacity_bounds(self.settings, fleet)
+
+    def get(self, dimension_id: str) -> DimensionView:
+        """GET: reconcile and report."""
+        self._dimension(dimension_id)
+        view = self._reconcile(lambda state: state)
+        assert view is not None
+        return view
+
+    def set_desired(self, dimension_id: str, body: Any) -> DimensionView:
+        """PATCH: record the desired capacity at once (last writer wins), then reconcile and report."""
+        read = self._dimension(dimension_id)
+        fleet, _ = self._fleet(self._resource_name(read))
+        desired = parse_desired_capacity(body, capacity_bounds(self.settings, fleet))
+        for attempt in range(MAX_ATTEMPTS):
+            read = self._dimension()
+            state = self._state(read)
+            updated = new_desired(state, desired, clock.now())
+            if updated is state:
+                break  # the same value again: nothing new to record
+            try:
+                self.store.update_dimension(
+                    {
+                        "desired_capacity": desired,
+                        "scaling_status": updated.status,
+                        "failure_reason": None,
+                        "last_modified": clock.now_ms(),
+                        "scaling_state": updated.engine_json(),
+                    },
+                    read.lock,
+                )
+                break
+            except ConcurrentModification:
+                _pause_before_retry(attempt)
+        else:
+            raise ConcurrentModification("desiredCapacity could not be recorded: too many concurrent writers")
+        view = self._reconcile(lambda state: state, tolerate_upstream=True)
+        assert view is not None
+        return view
+
+    def on_endpoint_event(self, event: Mapping[str, Any]) -> EventOutcome:
+        """An EventBridge 'SageMaker Endpoint State Change': record it once, in order, and continue the plan."""
+        detail = event.get("detail") or {}
+        endpoint_name = str(detail.get("EndpointName") or "")
+        read = self._dimension()
+        resource_name = self._resource_name(read)
+        fleet, _ = self._fleet(resource_name)
+        index = fleet.index_of_endpoint(resource_name, endpoint_name)
+        if index is None:
+            return EventOutcome(False, f"endpoint {endpoint_name!r} is not in fleet {resource_name!r}")
+        server = fleet.servers[index]
+        modified = event_time_ms(detail.get("LastModifiedTime"), event.get("time"))
+        status = status_from_event(str(detail.get("EndpointStatus") or ""))
+        failure = detail.get("FailureReason")
+        stale = False
+
+        def apply(state: ScalingState) -> ScalingState | None:
+            nonlocal stale
+            recorded = record_event(
+                state, server, status, modified, failure, clock.now(), self.settings.failover_backoff_seconds
+            )
+            stale = recorded is None
+            return recorded
+
+        view = self._reconcile(apply)
+        if stale or view is None:
+            return EventOutcome(False, f"event for {endpoint_name} at {modified} already seen or older than one seen")
+        return EventOutcome(True, f"{endpoint_name} is {status}", view)
+
+    # -- the reconcile step ------------------------------------------------------------------------------
+
+    def _observe(self, fleet: FleetConfig, resource_name: str) -> list[EndpointObservation]:
+        return [self.describer(name) for name in fleet.endpoint_names(resource_name)]
+
+    def _reconcile(
+        self, mutate: Callable[[ScalingState], ScalingState | None], *, tolerate_upstream: bool = False
+    ) -> DimensionView | None:
+        # Updates issued by an attempt whose write lost the race: remembered so the next attempt knows them.
+        issued: dict[str, tuple[int, int | None]] = {}
+        for attempt in range(MAX_ATTEMPTS):
+            read = self._dimension()
+            resource_name = self._resource_name(read)
+            fleet, config_version = self._fleet(resource_name)
+            recorded = self._state(read)
+            state = mutate(recorded)
+            if state is None:
+                return None
+            for server, (target, base) in issued.items():
+                if state.runtime(server).issued_target is None:
+                    state = state.with_runtime(
+                        server, replace(state.runtime(server), issued_target=target, issued_base_ms=base)
+                    )
+            try:
+                observations = self._observe(fleet, resource_name)
+            except (Throttled, UpstreamRejected):
+                if not tolerate_upstream:
+                    raise
+                # The desired capacity is recorded; the next GET or event carries the plan out.
+                return self._view(read, state, _as_int(read.item.actual_capacity))
+            decision = self._act(state, fleet, resource_name, observations, issued)
+            try:
+                self._commit(read, recorded, decision)
+                self._write_weights(fleet, config_version, decision)
+            except ConcurrentModification:
+                _pause_before_retry(attempt)
+                continue
+            return self._view(read, decision.state, decision.actual_capacity)
+        raise ConcurrentModification("the scaling state kept changing under this request; try again")
+
+    def _decide(self, state: ScalingState, fleet: FleetConfig, observations: list[EndpointObservation]) -> Decision:
+        return reconcile(
+            state,
+            fleet,
+            observations,
+            clock.now(),
+            timeout_seconds=self.settings.scaling_timeout_seconds,
+            backoff_seconds=self.settings.failover_backoff_seconds,
+        )
+
+    def _act(
+        self,
+        state: ScalingState,
+        fleet: FleetConfig,
+        resource_name: str,
+        observations: list[EndpointObservation],
+        issued: dict[str, tuple[int, int | None]],
+    ) -> Decision:
+        """Decide and issue the updates; an endpoint that rejects its update is backed off and the plan is
+        placed again on the others (at most once per endpoint)."""
+        observations = list(observations)
+        decision = self._decide(state, fleet, observations)
+        for _ in range(len(fleet.servers) + 1):
+            rejected = False
+            for update in decision.updates:
+                name = fleet.endpoint_name(resource_name, update.index)
+                try:
+                    self.updater(name, update.variant_name or "AllTraffic", update.instance_count)
+                except (EndpointBusy, Throttled):
+                    # Not InService any more (a concurrent run or SageMaker itself): this part waits.
+                    state = decision.state.with_runtime(
+                        update.server,
+                        replace(decision.state.runtime(update.server), issued_target=None, issued_base_ms=None),
+                    )
+                    decision = replace(decision, state=state)
+                    seen = observations[update.index]
+                    observations[update.index] = replace(seen, status="Updating", desired=seen.current)
+                    continue
+                except UpstreamRejected as exc:
+                    state = mark_unavailable(
+                        decision.state, update.server, exc.message, clock.now(), self.settings.failover_backoff_seconds
+                    )
+                    rejected = True
+                    decision = replace(decision, state=state)
+                    continue
+                issued[update.server] = (update.instance_count, update.base_modified_ms)
+                seen = observations[update.index]
+                observations[update.index] = replace(seen, status="Updating", desired=update.instance_count)
+            if not rejected:
+                return decision
+            # Place the rejected share on the others; endpoints already updating are not asked twice.
+            decision = self._decide(decision.state, fleet, observations)
+        return decision
+
+    def _commit(self, read: VersionedDimension, recorded: ScalingState, decision: Decision) -> None:
+        item = read.item
+        new = decision.state
+        changes: dict[str, Any] = {}
+        if _as_int(item.actual_capacity, -1) != decision.actual_capacity:
+            changes["actual_capacity"] = decision.actual_capacity
+        if item.scaling_status != new.status:
+            changes["scaling_status"] = new.status
+        if (item.failure_reason or None) != new.failure_reason:
+            changes["failure_reason"] = new.failure_reason
+        engine = new.engine_json()
+        if item.scaling_state != engine:
+            changes["scaling_state"] = engine
+        if _as_int(item.desired_capacity, -1) != new.desired:
+            changes["desired_capacity"] = new.desired
+        if not changes:
+            return  # nothing new: a GET on a steady fleet writes nothing
+        if "scaling_status" in changes or "desired_capacity" in changes:
+            changes["last_modified"] = clock.now_ms()
+        self.store.update_dimension(changes, read.lock)
+
+    def _write_weights(self, fleet: FleetConfig, config_version: int | None, decision: Decision) -> None:
+        """Weights and counts go to server_config, where the router's single UpdateItem reads them."""
+        changes: dict[str, Any] = {}
+        if tuple(fleet.weights) != decision.weights:
+            changes["weights"] = list(decision.weights)
+        if tuple(fleet.current_instance_count) != decision.serving_counts:
+            changes["current_instance_count"] = list(decision.serving_counts)
+        if changes:
+            self.store.update_server_config(changes, config_version)
+
+
+def event_time_ms(last_modified: Any, event_time: Any) -> int:
+    """The event's LastModifiedTime in epoch ms (a number, or an ISO-8601 string), else the envelope's time."""
+    from datetime import datetime
+
+    for value in (last_modified, event_time):
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float | Decimal):
+            return int(value)
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            continue
+    raise InvalidRequest("detail.LastModifiedTime", "must be epoch milliseconds or an ISO-8601 time")
+
+
+@functools.cache
+def get_engine() -> ScalingEngine:
+    """The process-wide engine (one per Lambda container), created on first use."""
+    return ScalingEngine(get_settings(), get_store())
