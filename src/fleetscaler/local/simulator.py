@@ -128,27 +128,46 @@ class SimulationResult:
         return sum(paid) * step / 60
 
     def load_step_responses(self) -> list[tuple[float, float | None]]:
-        """For each rise of the load: (when, seconds until the InService capacity met the new demand)."""
+        """For each rise of the load: (when the load reached its new level, seconds until the InService capacity
+        met the new demand, or None if it did not before the load fell again)."""
         scenario = self.scenario
+        caps = sum(e.capacity_units * (e.max_instances or 10**6) for e in scenario.endpoints)
+        ceiling = min(caps, scenario.policy.max_capacity if scenario.policy.max_capacity is not None else caps)
         responses: list[tuple[float, float | None]] = []
-        previous_rate = 0.0
-        for phase in scenario.traffic:
+        previous_rate = scenario.traffic[0].rate_to if scenario.traffic else 0.0
+        for phase in scenario.traffic[1:]:
             peak = max(phase.rate_from, phase.rate_to)
             if peak > previous_rate * 1.2 and peak > 0:
-                cap = sum(e.capacity_units * (e.max_instances or 10**6) for e in scenario.endpoints)
-                need = min(cap, math.ceil(peak / scenario.unit_throughput - 1e-9))
-                reached = next(
-                    (s.t for s in self.samples if phase.start <= s.t and s.serving_units >= need and s.t <= phase.end),
-                    None,
-                )
-                responses.append((phase.start, None if reached is None else reached - phase.start))
+                need = min(ceiling, math.ceil(peak / scenario.unit_throughput - 1e-9))
+                level = [s for s in self.samples if s.t >= phase.start and s.rate >= peak * 0.999]
+                if level:
+                    since = level[0].t
+                    reached: float | None = None
+                    for sample in self.samples:
+                        if sample.t < since:
+                            continue
+                        if sample.rate < peak * 0.8:
+                            break
+                        if sample.serving_units >= need:
+                            reached = sample.t - since
+                            break
+                    responses.append((since, reached))
             previous_rate = phase.rate_to
         return responses
 
     def peak_overshoot(self) -> float:
-        """Largest InService capacity above the desired capacity (units): what placement over-provisions."""
-        gaps = [s.serving_units - s.desired for s in self.samples if s.desired is not None]
-        return max([0.0, *gaps])
+        """Largest InService capacity above what Application Auto Scaling asked for (units): what placement
+        over-provisions. The desired capacity of the last scale-in delay counts, so that SageMaker taking
+        `scale_in_seconds` to remove instances is not counted as overshoot."""
+        scenario = self.scenario
+        window = scenario.scale_in_seconds + 2 * scenario.step_seconds + 60
+        lookback = math.ceil(window / scenario.step_seconds)
+        gaps = [0.0]
+        for i, sample in enumerate(self.samples):
+            recent = [s.desired for s in self.samples[max(0, i - lookback) : i + 1] if s.desired is not None]
+            if recent:
+                gaps.append(sample.serving_units - max(recent))
+        return max(gaps)
 
 
 class _LambdaContext:
