@@ -132,7 +132,7 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
             color=colors[i % len(colors)],
             label=name,
         )
-    ax.axhline(result.scenario.policy.target_backlog_per_unit, color="gray", linestyle="--", linewidth=0.8,
+    ax.axhline(result.scenario.policy.target_backlog_per_instance, color="gray", linestyle="--", linewidth=0.8,
                label="target")
     ax.set_ylabel("backlog per instance")
     ax.legend(loc="upper left", fontsize=8)

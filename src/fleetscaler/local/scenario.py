@@ -75,7 +75,7 @@ class PolicySpec:
 
     min_capacity: int = 0
     max_capacity: int | None = None
-    target_backlog_per_unit: float = 5.0
+    target_backlog_per_instance: float = 5.0
     scale_out_cooldown: float = 300.0
     scale_in_cooldown: float = 300.0
     wake_up: bool = True  # step policy on HasBacklogWithoutCapacity: +1 unit from zero
@@ -140,7 +140,7 @@ class Scenario:
         return replace(
             self,
             step_seconds=step_seconds or self.step_seconds,
-            policy=replace(self.policy, target_backlog_per_unit=self.policy.target_backlog_per_unit * factor),
+            policy=replace(self.policy, target_backlog_per_instance=self.policy.target_backlog_per_instance * factor),
             traffic=tuple(replace(p, rate_from=p.rate_from * factor, rate_to=p.rate_to * factor) for p in self.traffic),
             endpoints=tuple(
                 replace(e, requests_per_second_per_instance=e.requests_per_second_per_instance * factor)
@@ -341,7 +341,7 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
     policy = PolicySpec(
         min_capacity=r.integer(policy_raw, "min_capacity", "policy.", 0),
         max_capacity=max_capacity,
-        target_backlog_per_unit=r.number(policy_raw, "target_backlog_per_unit", "policy.", 5.0, strict=True),
+        target_backlog_per_instance=r.number(policy_raw, "target_backlog_per_instance", "policy.", 5.0, strict=True),
         scale_out_cooldown=r.number(policy_raw, "scale_out_cooldown", "policy.", 300.0),
         scale_in_cooldown=r.number(policy_raw, "scale_in_cooldown", "policy.", 300.0),
         wake_up=bool(policy_raw.get("wake_up", True)),

@@ -511,12 +511,12 @@ def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscale
         aas_module.TargetTrackingPolicy(
             "fleet-backlog",
             aas_module.fleet_backlog_metric(scenario.resource_name, servers),
-            policy.target_backlog_per_unit,
+            policy.target_backlog_per_instance,
             scale_out_cooldown=policy.scale_out_cooldown,
             scale_in_cooldown=policy.scale_in_cooldown,
         )
     )
-    described = f"target tracking: backlog per instance {policy.target_backlog_per_unit:g}"
+    described = f"target tracking: backlog per instance {policy.target_backlog_per_instance:g}"
     if policy.wake_up:
         aas.put_scaling_policy(
             aas_module.scale_from_zero_policy(scenario.resource_name, servers[0], cooldown=policy.scale_out_cooldown)
