@@ -142,14 +142,23 @@ def make_fleet(aws: None, virtual_clock: clock.ManualClock, start_gateway: Any) 
     """`make_fleet(capacity, min, max, *policies)`: a registered target at `capacity` with those policies."""
 
     def build(
-        capacity: float, min_capacity: int, max_capacity: int, *policies: Any, credentials: Credentials = CREDENTIALS
+        capacity: float,
+        min_capacity: int,
+        max_capacity: int,
+        *policies: Any,
+        credentials: Credentials = CREDENTIALS,
+        in_process: bool = False,
     ) -> Fleet:
         dimension = FakeDimension(capacity)
         gateway: LocalGateway = start_gateway(
             [Route("GET", DIMENSION_PATH, dimension), Route("PATCH", DIMENSION_PATH, dimension)]
         )
         aas = ApplicationAutoScaling(
-            gateway.resource_url("scalableTargetDimensions/fleet-dimension"), min_capacity, max_capacity, credentials
+            gateway.resource_url("scalableTargetDimensions/fleet-dimension"),
+            min_capacity,
+            max_capacity,
+            credentials,
+            transport=gateway.call if in_process else None,
         )
         for policy in policies:
             aas.put_scaling_policy(policy)
@@ -180,6 +189,19 @@ def test_target_tracking_scales_out_in_proportion_after_three_datapoints(make_fl
     assert activity.end_time == fleet.clock.now()
 
 
+def test_in_process_transport_scales_the_same_way(make_fleet: Any) -> None:
+    # Given the emulator talking to the gateway in process instead of over a socket
+    fleet = make_fleet(2, 1, 10, backlog_policy(), in_process=True)
+    # When the backlog is twice the target for three minutes and the resource then finishes
+    fleet.minutes(3, backlog=10)
+    fleet.dimension.complete()
+    fleet.minute(backlog=5)
+    # Then the same signed PATCH went out and the activity ended Successful
+    assert fleet.dimension.patched == [4.0]
+    assert ("PATCH", ACCESS_KEY) in fleet.dimension.callers
+    assert [a.status_code for a in fleet.aas.activities] == ["Successful"]
+
+
 def test_scale_out_is_not_repeated_in_cooldown_but_a_larger_one_proceeds(make_fleet: Any) -> None:
     # Given a scale-out from 2 to 4 still provisioning (the per-instance metric stays high meanwhile)
     fleet = make_fleet(2, 1, 20, backlog_policy())
@@ -193,6 +215,20 @@ def test_scale_out_is_not_repeated_in_cooldown_but_a_larger_one_proceeds(make_fl
     fleet.minutes(3, backlog=20)
     # Then the larger scale-out goes out at once, within the cooldown
     assert fleet.dimension.patched == [4.0, 8.0]
+
+
+def test_datapoints_from_before_a_finished_scale_out_do_not_scale_it_again(make_fleet: Any) -> None:
+    # Given a scale-out from 2 to 4 that finishes while the newest datapoints are still per instance of 2
+    fleet = make_fleet(2, 1, 20, backlog_policy())
+    fleet.minutes(3, backlog=10)
+    fleet.dimension.complete()
+    # When those datapoints are evaluated at 4 instances during the scale-out cooldown
+    fleet.minutes(2, backlog=10)
+    # Then AAS does not multiply them by the new capacity (which would ask for 8)
+    assert fleet.dimension.patched == [4.0]
+    # And once the datapoints reflect the 4 instances (5 per instance, on target), nothing more happens either
+    fleet.minutes(10, backlog=5)
+    assert fleet.dimension.patched == [4.0]
 
 
 def test_in_cooldown_a_lowered_desired_is_not_raised_back_by_the_same_scale_out(make_fleet: Any) -> None:

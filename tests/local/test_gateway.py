@@ -244,3 +244,33 @@ def test_handlers_given_by_dotted_path_are_imported_on_first_use(start_gateway: 
     answer = call("POST", f"{gateway.url}/echo", headers={"Content-Type": "text/plain"}, body=b"hello")
     # Then the function ran
     assert (answer.status, answer.body) == (200, b"hello")
+
+
+def hello(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"statusCode": 200, "body": "hello from " + context.function_name}
+
+
+def test_each_handler_is_its_own_function_even_from_one_module(start_gateway: Any) -> None:
+    # Given two handlers of the same module on two routes
+    gateway = start_gateway([Route("POST", "/echo", echo), Route("GET", "/hello", hello)])
+    # When both are called
+    echoed = call("POST", f"{gateway.url}/echo", headers={"Content-Type": "text/plain"}, body=b"ping")
+    greeted = call("GET", f"{gateway.url}/hello")
+    # Then each route ran its own handler, under its own function name
+    assert echoed.body == b"ping"
+    assert greeted.body == b"hello from tests-local-test_gateway-hello"
+
+
+def test_in_process_transport_applies_the_same_checks(start_gateway: Any) -> None:
+    # Given a gateway used in process, without its socket
+    handler = Recorder()
+    gateway = start_gateway([Route("GET", "/dims/{id}", handler)])
+    url = f"{gateway.url}/dims/a"
+    # When a signed and an unsigned request are served through gateway.call
+    signed = call("GET", url, transport=gateway.call)
+    unsigned = call("GET", url, credentials=None, transport=gateway.call)
+    # Then the signed one reached the handler with its path parameter, the unsigned one was refused
+    assert signed.status == 200
+    assert signed.json() == {"ok": True}
+    assert unsigned.status == 403
+    assert [event["pathParameters"] for event in handler.events] == [{"id": "a"}]

@@ -22,7 +22,9 @@ Semantics (following the AWS documentation where it speaks, and observed behavio
 
 - Target tracking. The alarms AAS creates for a target tracking policy: scale out when the metric is above the
   target for 3 consecutive 1-minute datapoints, scale in when it is below 90 % of the target for 15. The new
-  capacity is `ceil(actualCapacity * metric / target)` (metric = the newest datapoint), bounded by min/max.
+  capacity is `ceil(actualCapacity * metric / target)` (metric = the newest datapoint), bounded by min/max;
+  during a scale-out cooldown the multiplier is the actual capacity from before that scale-out, since the
+  newest datapoints may still be per instance of it.
   Target tracking cannot scale out from 0 (there is no per-instance metric then): that is what the
   scale-from-zero step policy is for. `DisableScaleIn` is honoured.
 - Step scaling. An alarm (M of N datapoints of a 60 s period against a threshold) and step adjustments whose
@@ -64,7 +66,7 @@ import boto3
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from fleetscaler import clock
-from fleetscaler.local.sigv4 import HttpAnswer, send_signed
+from fleetscaler.local.sigv4 import HttpAnswer, Transport, send_signed
 
 SERVICE_NAMESPACE = "custom-resource"
 SCALABLE_DIMENSION = "custom-resource:ResourceType:Property"
@@ -388,6 +390,8 @@ class ScalingActivity:
     previous_capacity: int
     direction: Direction
     policy_name: str | None
+    # The resource's actualCapacity when the activity started: the capacity behind the metric it acted on.
+    actual_at_start: int = 0
     status_code: ActivityStatus = "Pending"
     status_message: str = ""
     end_time: float | None = None
@@ -453,6 +457,7 @@ class ApplicationAutoScaling:
         region: str = "us-east-1",
         cloudwatch: Any | None = None,
         poll_interval: float = 60.0,
+        transport: Transport | None = None,
     ) -> None:
         if not resource_id.startswith(("http://", "https://")) or len(resource_id) > 1600:
             raise ScalingConfigurationError("ResourceId: must be the dimension's URL, at most 1600 characters")
@@ -460,6 +465,7 @@ class ApplicationAutoScaling:
         self.credentials = credentials
         self.region = region
         self.poll_interval = poll_interval
+        self.transport = transport
         self._check_bounds(min_capacity, max_capacity)
         self.min_capacity = min_capacity
         self.max_capacity = max_capacity
@@ -555,7 +561,14 @@ class ApplicationAutoScaling:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
             return send_signed(
-                method, self.resource_id, self.credentials, region=self.region, headers=headers, body=payload, when=now
+                method,
+                self.resource_id,
+                self.credentials,
+                region=self.region,
+                headers=headers,
+                body=payload,
+                when=now,
+                transport=self.transport,
             )
         except OSError as exc:
             return HttpAnswer(0, {}, json.dumps({"message": f"no answer: {exc}"}).encode())
@@ -620,6 +633,7 @@ class ApplicationAutoScaling:
             previous_capacity=previous,
             direction="out" if capacity > previous else "in",
             policy_name=policy.name if policy else None,
+            actual_at_start=_whole(self.resource.actual_capacity) if self.resource else 0,
         )
         self.activities.append(activity)
         if policy is not None:
@@ -662,8 +676,9 @@ class ApplicationAutoScaling:
                     alarmed.append((policy, policy.alarm.name, value, None))
         if not alarmed:
             return None
-        # Every evaluation that may scale reads the resource first: the capacities it computes from are current.
-        state = self._refresh(now)
+        # Every evaluation that may scale reads the resource first (unless this tick just did): the capacities it
+        # computes from are current.
+        state = self.resource if self._last_poll == now and self.last_error is None else self._refresh(now)
         if state is None:
             return None
         desired = _whole(state.desired_capacity)
@@ -694,7 +709,12 @@ class ApplicationAutoScaling:
         if isinstance(policy, TargetTrackingPolicy):
             if actual == 0:
                 return []  # no per-instance metric without instances: the scale-from-zero policy acts
-            wanted: int | None = math.ceil(actual * value / policy.target_value - 1e-9)
+            multiplier = actual
+            if out_active and state.last_out is not None and actual * value > desired * policy.target_value:
+                # In a scale-out cooldown the newest datapoints may still be per instance of the capacity from
+                # before the last scale-out: the capacity it added counts toward this one, as AWS describes it.
+                multiplier = state.last_out.actual_at_start
+            wanted: int | None = math.ceil(multiplier * value / policy.target_value - 1e-9)
         else:
             wanted = policy.capacity_for(value, desired)
             if wanted is not None and wanted > desired and out_active and state.last_out is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
+import hashlib
 import importlib
 import json
 import logging
@@ -45,7 +46,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fleetscaler import clock
-from fleetscaler.local.sigv4 import MAX_CLOCK_SKEW_SECONDS, SignatureRejected, verify_request
+from fleetscaler.local.sigv4 import (
+    MAX_CLOCK_SKEW_SECONDS,
+    HttpAnswer,
+    SignatureRejected,
+    combine_headers,
+    verify_request,
+)
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -82,8 +89,12 @@ class Route:
             raise ValueError(f"resource must start with '/', got {self.resource!r}")
         object.__setattr__(self, "method", self.method.upper())
         if not self.function_name:
-            name = self.handler if isinstance(self.handler, str) else getattr(self.handler, "__module__", "lambda")
-            object.__setattr__(self, "function_name", str(name).rsplit(".", 1)[0].replace(".", "-"))
+            if isinstance(self.handler, str):
+                dotted = self.handler
+            else:
+                qualname = getattr(self.handler, "__qualname__", type(self.handler).__qualname__)
+                dotted = f"{getattr(self.handler, '__module__', 'local')}.{qualname}"
+            object.__setattr__(self, "function_name", re.sub(r"[^A-Za-z0-9_-]+", "-", dotted).strip("-"))
 
 
 ROUTER_HANDLER = "fleetscaler.handlers.router.handler"
@@ -202,10 +213,12 @@ class LocalGateway:
         self.binary_media_types = tuple(binary_media_types)
         self.max_clock_skew = max_clock_skew
         self._port = port
-        self._functions: dict[str, _Function] = {}
+        # One function per handler: routes naming the same handler share its container, as GET and PATCH of
+        # the scaling API share one Lambda in the template.
+        self._functions: dict[object, _Function] = {}
         self._table: list[tuple[re.Pattern[str], Route, _Function]] = []
         for route in self.routes:
-            function = self._functions.setdefault(route.function_name, _Function(route.function_name, route.handler))
+            function = self._functions.setdefault(route.handler, _Function(route.function_name, route.handler))
             self._table.append((_compile_resource(route.resource), route, function))
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -254,6 +267,17 @@ class LocalGateway:
     def resource_url(self, resource_path: str) -> str:
         """`url` + a path such as `/scalableTargetDimensions/abc` (an Application Auto Scaling ResourceId)."""
         return self.url + "/" + resource_path.lstrip("/")
+
+    def call(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> HttpAnswer:
+        """Serve one request in process, without a socket (a `Transport` for `send_signed`): same checks, same
+        event, same answer as over HTTP. `url` is the URL the caller signed; its host is the Host header."""
+        parts = urlsplit(url)
+        pairs = list(headers.items())
+        if not any(name.lower() == "host" for name, _ in pairs):
+            pairs.append(("Host", parts.netloc))
+        raw_path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self.handle(method.upper(), raw_path or "/", pairs, body, "127.0.0.1")
+        return HttpAnswer(response.status, combine_headers(response.headers), response.body)
 
     # --- one request -----------------------------------------------------------------------------------------
 
@@ -365,7 +389,7 @@ class LocalGateway:
             "pathParameters": path_parameters or None,
             "stageVariables": None,
             "requestContext": {
-                "resourceId": route.function_name,
+                "resourceId": hashlib.sha1(route.resource.encode()).hexdigest()[:6],
                 "resourcePath": route.resource,
                 "httpMethod": method,
                 "extendedRequestId": request_id,

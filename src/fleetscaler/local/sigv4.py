@@ -13,7 +13,7 @@ import datetime as dt
 import hmac
 import http.client
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -214,6 +214,35 @@ class HttpAnswer:
         return json.loads(self.body)
 
 
+# Sends an already signed request: (method, url, headers, body) -> answer. `send_http` by default;
+# `LocalGateway.call` serves the same request in process, without a socket.
+Transport = Callable[[str, str, Mapping[str, str], bytes], HttpAnswer]
+
+
+def combine_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Answer headers keyed in lower case; repeated ones become one comma-separated list, as HTTP defines."""
+    combined: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        combined[key] = f"{combined[key]}, {value}" if key in combined else value
+    return combined
+
+
+def send_http(method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float = 30.0) -> HttpAnswer:
+    """Send one request over plain HTTP and return the answer, whatever its status."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"url must be an http:// URL with a host, got {url!r}")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request(method.upper(), target or "/", body=body or None, headers=dict(headers))
+        response = connection.getresponse()
+        return HttpAnswer(response.status, combine_headers(response.getheaders()), response.read())
+    finally:
+        connection.close()
+
+
 def send_signed(
     method: str,
     url: str,
@@ -223,28 +252,14 @@ def send_signed(
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
     when: float | None = None,
-    timeout: float = 30.0,
+    transport: Transport | None = None,
 ) -> HttpAnswer:
-    """Send one request over plain HTTP, SigV4-signed unless `credentials` is None, and return the answer.
+    """Send one request, SigV4-signed for `execute-api` unless `credentials` is None, and return the answer.
 
-    Any status is returned, not raised. Headers of the answer are keyed in lower case.
+    Any status is returned, not raised; headers of the answer are keyed in lower case. `when` is the signing
+    time (default: the wall clock). `transport` defaults to plain HTTP (`send_http`).
     """
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"url must be an http:// URL with a host, got {url!r}")
     to_send = dict(headers or {})
     if credentials is not None:
         to_send = sign_request(method, url, credentials, region=region, headers=to_send, body=body, when=when)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    try:
-        connection.request(method.upper(), target or "/", body=body or None, headers=to_send)
-        response = connection.getresponse()
-        answer_headers: dict[str, str] = {}
-        for name, value in response.getheaders():
-            # Repeated headers are one comma-separated list in HTTP.
-            key = name.lower()
-            answer_headers[key] = f"{answer_headers[key]}, {value}" if key in answer_headers else value
-        return HttpAnswer(response.status, answer_headers, response.read())
-    finally:
-        connection.close()
+    return (transport or send_http)(method.upper(), url, to_send, body)
