@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fleetscaler.logic.scaling import (
     FAILED,
     IN_PROGRESS,
@@ -157,6 +160,22 @@ def test_timeout_fails_the_scaling() -> None:
     assert "did not finish within 1500 seconds" in (late.state.failure_reason or "")
 
 
+def test_draining_a_settled_fleet_is_timed_from_when_it_starts() -> None:
+    # Given a fleet that finished its last scaling long ago
+    state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
+    later = T0 + 10 * TIMEOUT
+    # When endpoint 2 is drained (cap 0) / Then its replacement is asked for first, InProgress, not a timeout
+    decision = run(state, fleet(caps=(10, 0, 10)), [in_service(1)] * 3, later)
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("1", 2)]
+    assert decision.state.status == IN_PROGRESS
+    assert decision.state.started_at == later
+    # And the drained instance is retired only once the replacement serves
+    waiting = run(decision.state, fleet(caps=(10, 0, 10)), [updating(1, 2), in_service(1), in_service(1)], later + 60)
+    assert waiting.updates == ()
+    replaced = run(waiting.state, fleet(caps=(10, 0, 10)), [in_service(2, 3000), in_service(1), in_service(1)])
+    assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
+
+
 def test_scale_to_zero_and_back_from_the_first_endpoint() -> None:
     # Given desired 0 / Then every endpoint goes to 0, weights all 0, Successful
     state = new_desired(ScalingState(desired=3), 0, T0)
@@ -222,3 +241,49 @@ def test_event_status_names() -> None:
     assert status_from_event("ROLLING_BACK") == "RollingBack"
     assert status_from_event("UPDATE_ROLLBACK_FAILED") == "UpdateRollbackFailed"
     assert status_from_event("Updating") == "Updating"
+
+
+@st.composite
+def scalings(draw: st.DrawFn) -> tuple[FleetConfig, list[int], list[int]]:
+    n = draw(st.integers(1, 3))
+    counts = tuple(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    units = tuple(draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)))
+    caps = tuple(draw(st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=n, max_size=n)))
+    strategy = draw(st.sampled_from(["balanced", "prioritized", "race"]))
+    desired = draw(st.lists(st.integers(0, 14), min_size=1, max_size=3))
+    return fleet(counts, units, strategy, caps), list(counts), desired
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario=scalings())
+def test_any_scaling_converges_without_dropping_below_its_floor(scenario: tuple) -> None:
+    # Given any fleet, strategy and sequence of desired capacities, SageMaker finishing every update it gets
+    config, counts, desired_values = scenario
+    units = config.capacity_units
+    modified = 1000
+    seen = [in_service(c, modified) for c in counts]
+    state = ScalingState(desired=sum(c * u for c, u in zip(counts, units, strict=True)))
+    now = T0
+    for desired in desired_values:
+        state = new_desired(state, desired, now)
+        for _ in range(8):
+            now += 30
+            decision = run(state, config, seen, now)
+            state = decision.state
+            # Then no step retires capacity below what the plan aims for (make before break)
+            floor = min(desired, decision.placement.capacity)
+            removed = sum(max(seen[u.index].current - u.instance_count, 0) * units[u.index] for u in decision.updates)
+            assert removed == 0 or decision.actual_capacity - removed >= floor
+            if state.status == SUCCESSFUL or not decision.updates:
+                break
+            modified += 10
+            for update in decision.updates:
+                seen[update.index] = in_service(update.instance_count, modified)
+        # And each scaling ends Successful at the planned capacity, or Failed saying why
+        final = run(state, config, seen, now + 1)
+        if final.placement.capacity >= desired:
+            assert final.state.status == SUCCESSFUL, (final.placement, seen)
+            assert final.actual_capacity == final.placement.capacity
+        else:
+            assert final.state.status == FAILED
+            assert final.state.failure_reason

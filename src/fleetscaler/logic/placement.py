@@ -97,11 +97,16 @@ def _search(desired: int, slots: Sequence[EndpointSlot], cost: CostFn) -> Placem
     limit = desired + max(units, default=1)  # overshoot by less than one instance at most
     # best[c] = (cost, targets) of the cheapest assignment of the endpoints seen so far with capacity c.
     best: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {0: ((), ())}
+    last = len(slots) - 1
     for index, slot in enumerate(slots):
         step: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         top = min(slot.upper, limit // slot.units)
         for capacity, (spent, targets) in best.items():
-            for count in range(top + 1):
+            first = 0
+            if index == last and capacity < desired:
+                # Only totals from `desired` up are kept at the end (below it, `top_capacity` decides).
+                first = min(-(-(desired - capacity) // slot.units), top)
+            for count in range(first, top + 1):
                 reached = capacity + count * slot.units
                 if reached > limit:
                     break

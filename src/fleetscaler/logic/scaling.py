@@ -291,22 +291,37 @@ def reconcile(
     arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]
     placement = plan(fleet.strategy, state.desired, slots, arrival_rank)
 
+    serving = tuple(seen.serving for seen in observations)
+    actual = sum(n * u for n, u in zip(serving, fleet.capacity_units, strict=True))
+    # Make before break: a removal goes out only while the capacity left serving stays at the level the
+    # plan aims for; instances moving between endpoints are retired once their replacements serve.
+    floor = min(state.desired, placement.capacity)
+    left = actual
     updates: list[Update] = []
+    held = False
     for index, (server, seen, target) in enumerate(zip(fleet.servers, observations, placement.targets, strict=True)):
         runtime = replace(runtimes[index], target=target)
         # SageMaker rejects updates of an endpoint that is not InService: that part of the plan waits.
         if seen.status == IN_SERVICE and target != seen.current:
-            updates.append(Update(index, server, target, seen.variant_name, seen.last_modified_ms))
-            runtime = replace(runtime, issued_target=target, issued_base_ms=seen.last_modified_ms)
+            removed = (seen.current - target) * fleet.capacity_units[index]
+            if removed > 0 and left - removed < floor:
+                held = True
+            else:
+                left -= max(removed, 0)
+                updates.append(Update(index, server, target, seen.variant_name, seen.last_modified_ms))
+                runtime = replace(runtime, issued_target=target, issued_base_ms=seen.last_modified_ms)
         runtimes[index] = runtime
 
-    serving = tuple(seen.serving for seen in observations)
-    actual = sum(n * u for n, u in zip(serving, fleet.capacity_units, strict=True))
     changing = any(seen.status in CHANGING_STATUSES for seen in observations)
-    applied = not updates and not changing and actual == placement.capacity
+    applied = not updates and not held and not changing and actual == placement.capacity
 
     issued_any = state.issued_any or bool(updates)
     status, reason = state.status, state.failure_reason
+    started_at = state.started_at
+    if status == SUCCESSFUL and not applied:
+        # A settled fleet has work again without a new desired capacity (drained endpoint, failover, an
+        # edited cap): that is a new activity, timed from now, not from the last PATCH.
+        started_at = now
     unavailable = [
         f"{server}: {runtime.unavailable_reason}"
         for server, runtime in zip(fleet.servers, runtimes, strict=True)
@@ -319,7 +334,7 @@ def reconcile(
         reason = placement.shortfall_reason + (f" (unavailable: {'; '.join(unavailable)})" if unavailable else "")
     elif status == FAILED:
         pass  # a failed scaling stays failed until it converges or a new desired capacity arrives
-    elif state.started_at and now - state.started_at > timeout_seconds:
+    elif started_at and now - started_at > timeout_seconds:
         status = FAILED
         reason = f"scaling to {state.desired} did not finish within {int(timeout_seconds)} seconds"
         if unavailable:
@@ -331,6 +346,7 @@ def reconcile(
 
     new_state = replace(
         state,
+        started_at=started_at,
         status=status,
         failure_reason=reason,
         issued_any=issued_any,

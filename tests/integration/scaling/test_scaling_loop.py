@@ -264,3 +264,22 @@ def test_other_strategies_converge(fleet: ProvisioningSageMaker, lambda_context:
         # Then the first to arrive kept its capacity and the late arrivals were trimmed
         assert fleet.counts()["endpoint-3"] == 3
         assert sum(fleet.counts().values()) == 5
+
+
+def test_draining_an_endpoint_moves_its_share(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
+    # Given a settled fleet of 3 x 1 instance
+    assert get(lambda_context)["scalingStatus"] == "Successful"
+    # When an operator drains endpoint-2 (max_instance_count 0) and AAS polls
+    set_config(max_instance_count=[10, 0, 10])
+    body = get(lambda_context)
+    # Then a replacement is asked for on another endpoint first
+    assert body["scalingStatus"] == "InProgress"
+    assert fleet.calls == [("endpoint-1", 2)]
+    # And endpoint-2's instance is retired only once the replacement serves: capacity never drops below 3
+    deliver(fleet.complete_all(), lambda_context)
+    assert fleet.calls[1:] == [("endpoint-2", 0)]
+    assert get(lambda_context)["actualCapacity"] == 4
+    deliver(fleet.complete_all(), lambda_context)
+    final = get(lambda_context)
+    assert (final["scalingStatus"], final["actualCapacity"]) == ("Successful", 3)
+    assert weights() == [2, 0, 1]
