@@ -12,7 +12,6 @@ import importlib
 import io
 import json
 import math
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
@@ -232,10 +231,6 @@ def endpoint_state_sink() -> Callable[[dict[str, Any]], None] | None:
 
 
 AutoscalerFactory = Callable[[LocalStack, Scenario], tuple[Autoscaler | None, str]]
-
-
-def no_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscaler | None, str]:
-    return None, "off (the fleet keeps its size)"
 
 
 class Simulation:
@@ -523,10 +518,6 @@ def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscale
         )
         described += f", wake-up on {scenario.endpoint_name(servers[0])}"
     return aas, described + f", capacity {aas.min_capacity}..{aas.max_capacity}"
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def _read_table(store: Any) -> tuple[Any, dict[str, Any]]:
