@@ -38,3 +38,33 @@ def test_one_url_serves_sagemaker_dynamodb_and_s3_and_the_router_answers_signed_
         boto3.client("s3", endpoint_url=url).head_object(Bucket=bucket, Key=key)
         # And an unsigned request is refused as AWS_IAM auth does
         assert send_signed("POST", f"{stack.router_url}/endpoints/endpoint", None).status == 403
+
+
+def test_fleet_time_follows_the_wall_clock_in_local_up() -> None:
+    import time
+
+    from fleetscaler.local.live import FleetTicker
+
+    # Given the local stack with its fleet time running 600x faster than the wall clock
+    with LocalStack(table_name="fleetscaler-ticker-test", provisioning_seconds=120) as stack:
+        ticker = FleetTicker(stack, autoscaler=None, speed=600, step=0.05)
+        started = stack.clock.now()
+        ticker.start()
+        try:
+            # When a client scales an endpoint out (120 s of provisioning) and half a wall second passes
+            control = boto3.client("sagemaker", endpoint_url=stack.emulator_url)
+            control.update_endpoint_weights_and_capacities(
+                EndpointName="endpoint-2",
+                DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}],
+            )
+            deadline = time.monotonic() + 10
+            while control.describe_endpoint(EndpointName="endpoint-2")["EndpointStatus"] != "InService":
+                assert time.monotonic() < deadline, "the update never finished"
+                time.sleep(0.05)
+        finally:
+            ticker.stop()
+        # Then fleet time moved past the provisioning delay and the endpoint serves 3 instances
+        assert stack.clock.now() - started >= 120
+        described = control.describe_endpoint(EndpointName="endpoint-2")
+        assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 3
+        assert ticker.errors == []
