@@ -58,3 +58,7 @@ package: venv
 deploy: package
 	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "error: usage: make deploy STACK=name BUCKET=bucket [PARAMS='K=V ...']" >&2; exit 2; }
 	$(BIN)/fleetscaler --stack $(STACK) deploy --bucket $(BUCKET) --code dist/code.zip $(addprefix --params ,$(PARAMS))
+
+.PHONY: bench-scaling
+bench-scaling: venv
+	$(BIN)/python bench/scaling_bench.py

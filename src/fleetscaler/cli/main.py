@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 from fleetscaler.cli.config_cmd import config_group  # noqa: E402
 from fleetscaler.cli.deploy import deploy, destroy  # noqa: E402
 from fleetscaler.cli.invoke import invoke  # noqa: E402
+from fleetscaler.cli.local import local_group, simulate  # noqa: E402
 from fleetscaler.cli.status import status  # noqa: E402
 
 cli.add_command(config_group)
@@ -63,6 +64,8 @@ cli.add_command(invoke)
 cli.add_command(status)
 cli.add_command(deploy)
 cli.add_command(destroy)
+cli.add_command(simulate)
+cli.add_command(local_group)
 
 if __name__ == "__main__":
     sys.exit(main())

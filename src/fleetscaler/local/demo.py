@@ -1,97 +1,62 @@
-"""`make demo`: run the router Lambda against a local moto server and show where requests went."""
+"""`make demo`: the default scenario on the local fleet, through the real handlers, with a live view.
+
+The router, scaling API and endpoint-state Lambdas run unmodified behind the local API gateway; SageMaker and
+Application Auto Scaling are emulated; an hour of fleet time passes in about a minute. At the end:
+`out/demo/timeline.png`, `out/demo/summary.txt` and the Lambdas' own output in `out/demo/lambda.log`.
+Exit status 0 only when no request was lost and the fleet ended where the scenario says.
+"""
 
 from __future__ import annotations
 
-import json
-import os
+import argparse
 import sys
-from collections import Counter
+import time
 from pathlib import Path
-from typing import Any
 
-DATA_FILE = Path(__file__).resolve().parents[3] / "data" / "ddb-data.jsonl"
+from fleetscaler.local.report import run_and_report, summary_text
+from fleetscaler.local.scenario import ScenarioError, load_scenario
+from fleetscaler.local.stack import ROOT, LocalStack
 
-
-def _event(fleet: str, index: int) -> dict[str, Any]:
-    return {
-        "resource": "/endpoints/{EndpointName}",
-        "path": f"/endpoints/{fleet}",
-        "httpMethod": "POST",
-        "headers": {"InputLocation": f"s3://demo-inputs/payload-{index}.csv", "ContentType": "text/csv"},
-        "pathParameters": {"EndpointName": fleet},
-        "requestContext": {
-            "requestId": f"demo-{index}",
-            "stage": "local",
-            "resourcePath": "/endpoints/{EndpointName}",
-            "httpMethod": "POST",
-            "path": f"/local/endpoints/{fleet}",
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
+DEMO_SCENARIO = ROOT / "data" / "scenarios" / "demo.yaml"
+DEMO_OUT = Path("out") / "demo"
 
 
-class _Context:
-    function_name = "fleetscaler-router-local"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:fleetscaler-router-local"
-    aws_request_id = "local"
-
-
-def main() -> int:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="local",
-        AWS_SECRET_ACCESS_KEY="local",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        TABLE_NAME="fleetscaler-demo",
-        RESOURCE_NAME="endpoint",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_DISABLED="true",
-    )
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario file (default: the demo)")
+    parser.add_argument("--out", type=Path, default=DEMO_OUT, help="output folder (default: out/demo)")
+    args = parser.parse_args(argv)
     try:
-        import boto3
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = sys.stdout
 
-        from fleetscaler.dal.seed import create_table, load_items, read_items
-        from fleetscaler.dal.store import get_store
-        from fleetscaler.handlers.router import handler
+    def show(line: str) -> None:
+        print(line, file=out, flush=True)
 
-        get_store()
-        create_table("fleetscaler-demo")
-        load_items("fleetscaler-demo", read_items(DATA_FILE))
-        weights = [4, 2, 1]
-        boto3.resource("dynamodb").Table("fleetscaler-demo").update_item(
-            Key={"id": "server_config"}, UpdateExpression="SET weights = :w", ExpressionAttributeValues={":w": weights}
+    def announce(stack: LocalStack, autoscaling: str) -> None:
+        endpoints = ", ".join(
+            f"{scenario.endpoint_name(e.server)} ({e.instance_type}, {e.capacity_units} unit"
+            f"{'s' if e.capacity_units > 1 else ''}, max {e.max_instances})"
+            for e in scenario.endpoints
         )
-        print(f"local stack: moto on http://{host}:{port}, table fleetscaler-demo, fleet 'endpoint'")
-        print(f"weights {weights}; sending 70 requests through the router Lambda\n")
-        chosen: list[str] = []
-        for i in range(70):
-            response = handler(_event("endpoint", i), _Context())  # type: ignore[arg-type]
-            if response["statusCode"] != 202:
-                print(f"request {i} failed: {response['statusCode']} {response['body']}")
-                return 1
-            chosen.append(json.loads(response["body"])["endpointName"])
-        print("first 14 picks:", " ".join(name.rsplit("-", 1)[1] for name in chosen[:14]))
-        counts = Counter(chosen)
-        print(f"\n{'endpoint':<12}{'weight':>8}{'requests':>10}")
-        for i, name in enumerate(["endpoint-1", "endpoint-2", "endpoint-3"]):
-            print(f"{name:<12}{weights[i]:>8}{counts[name]:>10}")
-        lost = 70 - sum(counts.values())
-        print(f"\nrequests sent 70, routed {sum(counts.values())}, lost {lost}")
-        return 0 if lost == 0 and [counts[f"endpoint-{i}"] for i in (1, 2, 3)] == [40, 20, 10] else 1
-    finally:
-        server.stop()
+        show(f"fleetscaler demo: {scenario.description}")
+        show(f"  local stack: router API {stack.router_url}, AWS (SageMaker emulator + moto) {stack.emulator_url}")
+        show(f"  fleet '{scenario.resource_name}': {endpoints}")
+        show(f"  autoscaling: {autoscaling}; placement: {scenario.strategy}")
+        show(f"  fleet time: {scenario.duration / 60:.0f} minutes; one line every 2 minutes of fleet time\n")
+        show(" time  | load        | desired/actual and scaling status | per endpoint: instances, weight, "
+             "status, queue")
+
+    started = time.monotonic()
+    result = run_and_report(scenario, args.out, through_gateway=True, progress=show, on_start=announce)
+    show("")
+    show(summary_text(result))
+    show(f"\npicture: {args.out / 'timeline.png'}   summary: {args.out / 'summary.txt'}   "
+         f"Lambda logs: {args.out / 'lambda.log'}   wall time {time.monotonic() - started:.0f} s")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

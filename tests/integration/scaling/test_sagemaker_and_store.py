@@ -55,5 +55,5 @@ def test_dimension_lock_refuses_stale_writers_and_keeps_version_a_string(fleet: 
     after = store.get_versioned_dimension()
     assert after is not None
     assert (int(after.item.desired_capacity or 0), after.lock, after.item.version) == (5, 1, "1")
-    with pytest.raises(ValueError, match="not attributes of .* that may be written here"):
+    with pytest.raises(ValueError, match=r"not attributes of .* that may be written here"):
         store.update_dimension({"version": "2"}, 1)

@@ -1,0 +1,74 @@
+"""`fleetscaler simulate` and `fleetscaler local up`: the local fleet from the command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from fleetscaler.cli.context import CliError
+from fleetscaler.logic.server_config import STRATEGIES
+
+DEFAULT_OUT = Path("out") / "simulate"
+
+
+class ExpectationsNotMet(click.ClickException):
+    """The run worked but the fleet did not end where the scenario says: exit status 1, one line."""
+
+    exit_code = 1
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@click.command("simulate")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy (default: the scenario's).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--quiet", is_flag=True, help="No live progress lines.")
+def simulate(scenario_file: Path, strategy: str | None, out_dir: Path | None, quiet: bool) -> None:
+    """Run SCENARIO_FILE on the local fleet; write timeline.png and summary.txt (exit 1 if expectations fail)."""
+    from fleetscaler.local.report import run_and_report, summary_text
+    from fleetscaler.local.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(scenario_file)
+        if strategy:
+            scenario = scenario.with_strategy(strategy)
+    except ScenarioError as exc:
+        raise CliError(str(exc)) from exc
+    out_dir = out_dir or DEFAULT_OUT / f"{scenario.name}-{scenario.strategy}"
+    real_stdout = sys.stdout
+
+    def progress(line: str) -> None:
+        print(line, file=real_stdout, flush=True)
+
+    started = time.monotonic()
+    result = run_and_report(scenario, out_dir, progress=None if quiet else progress)
+    click.echo(summary_text(result))
+    click.echo(f"\npicture: {out_dir / 'timeline.png'}   summary: {out_dir / 'summary.txt'}   "
+               f"wall time {time.monotonic() - started:.0f} s")
+    if not result.ok:
+        failed = [message for message, passed in result.checks if not passed]
+        raise ExpectationsNotMet("scenario expectations not met: " + "; ".join(failed))
+
+
+@click.group("local")
+def local_group() -> None:
+    """The local fleet: everything fleetscaler needs, on 127.0.0.1, with no AWS account."""
+
+
+@local_group.command("up")
+@click.option("--port", type=int, default=4566, show_default=True, help="Port of the AWS endpoint (0: any).")
+@click.option("--gateway-port", type=int, default=8080, show_default=True, help="Port of the API gateway (0: any).")
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Fleet seconds per wall second.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def local_up(port: int, gateway_port: int, speed: float, seed: int) -> None:
+    """Start the local stack with the fleet of data/ddb-data.jsonl and keep it running until Ctrl-C."""
+    from fleetscaler.local.live import run_local_stack
+
+    if speed <= 0:
+        raise CliError("--speed: must be a number > 0")
+    run_local_stack(port=port, gateway_port=gateway_port, speed=speed, seed=seed)

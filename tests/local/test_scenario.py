@@ -1,0 +1,77 @@
+"""Scenario files: every shipped scenario loads, and a broken file names each field and rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetscaler.local.scenario import ScenarioError, load_scenario, parse_scenario
+from tests.conftest import ROOT
+
+SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path: Path) -> None:
+    # Given a scenario shipped in data/scenarios; When it is loaded
+    scenario = load_scenario(path)
+    # Then it has endpoints, traffic and a duration
+    assert scenario.endpoints and scenario.traffic
+    assert scenario.duration > 0
+
+
+def test_the_demo_scenario_tells_the_story_of_make_demo() -> None:
+    # Given the demo scenario
+    scenario = load_scenario(ROOT / "data" / "scenarios" / "demo.yaml")
+    # Then it has three instance types of 1, 2 and 4 units, a shortage during the ramp, and load falling to zero
+    assert [e.capacity_units for e in scenario.endpoints] == [1, 2, 4]
+    ramp = next(p for p in scenario.traffic if p.label == "ramp")
+    assert any(s.start < ramp.end and s.end > ramp.start for s in scenario.shortages)
+    assert any(p.rate_to == 0 for p in scenario.traffic)
+    assert scenario.traffic[-1].rate_to > 0  # load returns: the fleet wakes up
+    halfway = ramp.start + (ramp.end - ramp.start) / 2
+    assert scenario.rate_at(halfway) == pytest.approx((ramp.rate_from + ramp.rate_to) / 2)
+
+
+def test_every_problem_is_named_with_its_field() -> None:
+    # Given a scenario with several mistakes
+    raw = {
+        "fleet": {
+            "strategy": "cheapest",
+            "endpoints": [{"server": "a", "capacity_units": 0}, {"server": "a", "max_instances": -1}],
+        },
+        "traffic": [{"minutes": 0, "rps": 1}, {"minutes": 5}],
+        "faults": {"capacity_shortage": [{"server": "zz", "to_minute": 3}], "events": {"loss": 2}},
+        "expect": {"final_capacity": "lots"},
+    }
+    # When it is parsed
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(raw, "bad.yaml")
+    # Then each mistake is reported with its path and rule
+    problems = caught.value.problems
+    expected = [
+        "fleet.strategy: must be one of balanced, prioritized, race",
+        "fleet.endpoints[0].capacity_units: must be a whole number >= 1",
+        "fleet.endpoints[1].server: 'a' appears more than once",
+        "fleet.endpoints[1].max_instances: must be a whole number >= 0",
+        "traffic[0].minutes: must be a number > 0",
+        "traffic[1].to: is required",
+        "faults.capacity_shortage[0].server: 'zz' is not one of the fleet's servers",
+        "faults.events.loss: must be a number >= 0.0 and <= 1.0",
+        "expect.final_capacity: must be a whole number or [low, high]",
+    ]
+    for text in expected:
+        assert any(p.startswith(text) for p in problems), (text, problems)
+    assert str(caught.value).startswith("bad.yaml: ")
+
+
+def test_unreadable_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
+    # Given a missing file and a file that is not YAML
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("fleet: [unclosed\n")
+    # Then both raise ScenarioError naming the file
+    with pytest.raises(ScenarioError, match=r"missing\.yaml: cannot read the file"):
+        load_scenario(tmp_path / "missing.yaml")
+    with pytest.raises(ScenarioError, match=r"broken\.yaml: not valid YAML"):
+        load_scenario(broken)

@@ -1,0 +1,78 @@
+"""`fleetscaler simulate` end to end on the local stack (moto server, SageMaker emulator, router Lambda)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fleetscaler.cli.main import main
+
+FIXED_FLEET = """
+name: fixed
+seed: 3
+fleet:
+  resource_name: tiny
+  unit_requests_per_second: 0.05
+  endpoints:
+    - {server: a, capacity_units: 1, initial_instances: 2}
+    - {server: b, capacity_units: 2, initial_instances: 1}
+traffic:
+  - {minutes: 3, rps: 0.15}
+drain_minutes: 2
+policy: {enabled: false}
+expect: {lost: 0, final_capacity: 4}
+"""
+
+
+def test_simulate_runs_a_scenario_and_writes_the_picture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a fixed fleet of 4 units (0.2 requests/s) and 0.15 requests/s for 3 minutes
+    scenario = tmp_path / "fixed.yaml"
+    scenario.write_text(FIXED_FLEET)
+    out = tmp_path / "out"
+    # When it is simulated
+    status = main(["simulate", str(scenario), "--out", str(out), "--quiet"])
+    # Then every request was routed and completed, split 2:1... by capacity 2:2, and the outputs exist
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert re.search(r"^requests sent +27$", printed, re.M)
+    assert re.search(r"^completed +27$", printed, re.M)
+    assert re.search(r"^lost +0 ", printed, re.M)
+    assert re.search(r"^still queued at the end +0$", printed, re.M)
+    assert "PASS  final InService capacity: 4 units" in printed
+    assert (out / "timeline.png").stat().st_size > 10_000
+    assert (out / "summary.txt").read_text().startswith("scenario")
+
+
+def test_simulate_fails_when_the_fleet_cannot_keep_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the same fleet with three times the load and too short a drain to catch up
+    scenario = tmp_path / "overload.yaml"
+    scenario.write_text(FIXED_FLEET.replace("rps: 0.15", "rps: 0.6").replace("drain_minutes: 2", "drain_minutes: 1"))
+    # When it is simulated
+    status = main(["simulate", str(scenario), "--out", str(tmp_path / "o"), "--quiet"])
+    # Then requests are still queued at the end, nothing is lost, and the exit status is 1 with the reason
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "FAIL  requests still queued at the end: 60 (allowed 0)" in captured.out
+    assert "PASS  requests lost: 0" in captured.out
+    assert "PASS  requests sent = completed + lost + still queued: 108 = 48 + 0 + 60" in captured.out
+    assert captured.err.startswith("error: scenario expectations not met: requests still queued")
+
+
+def test_bad_scenario_and_strategy_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a scenario with a bad field
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(FIXED_FLEET.replace("capacity_units: 2", "capacity_units: 0"))
+    # When simulated, or given an unknown strategy
+    bad_file = main(["simulate", str(scenario)])
+    bad_file_err = capsys.readouterr().err
+    bad_strategy = main(["simulate", str(scenario), "--strategy", "cheapest"])
+    bad_strategy_err = capsys.readouterr().err
+    # Then each is exit 2 with a message naming the field
+    assert bad_file == 2
+    assert bad_file_err.startswith("error: ") and "fleet.endpoints[1].capacity_units" in bad_file_err
+    assert bad_file_err.count("\n") == 1
+    assert bad_strategy == 2 and "--strategy" in bad_strategy_err
