@@ -262,3 +262,16 @@ def test_every_env_var_the_template_sets_is_read_by_the_code(function: str, vari
     # Given an environment variable the template gives a function
     # Then some product code (or powertools) reads a variable of that name
     assert _read_by_code(variable), f"{function}: env var {variable} is set by the template but read by no code"
+
+
+def test_every_dashboard_widget_of_our_namespace_plots_a_metric_the_lambdas_publish(fleet: dict[str, Any]) -> None:
+    # Given the metric names the dashboard searches for in the fleet's own namespace
+    import re
+
+    body = fleet["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    plotted = set(re.findall(r'Namespace=\\\\?"\$\{MetricsNamespace\}\\\\?" MetricName=\\\\?"(\w+)', body))
+    assert {"InstanceCount", "DesiredCapacity", "ActualCapacity", "RoutedRequests"} <= plotted
+    # Then each is a metric name some handler emits
+    handlers = "".join(p.read_text() for p in (SOURCE / "handlers").glob("*.py"))
+    missing = sorted(name for name in plotted if f'"{name}"' not in handlers)
+    assert not missing, f"the dashboard plots metrics no Lambda publishes: {missing}"

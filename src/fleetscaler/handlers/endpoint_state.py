@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.errors import FleetNotFound, InvalidRequest
+from fleetscaler.handlers.fleet_metrics import publish_fleet_state
 from fleetscaler.services.scaling import get_engine
 
 logger = Logger(service="fleetscaler-endpoint-state")
@@ -40,5 +41,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result["scalingStatus"] = outcome.view.status
         result["actualCapacity"] = outcome.view.actual
         result["desiredCapacity"] = outcome.view.desired
+        publish_fleet_state(outcome.view, logger)
     logger.info("endpoint state change", endpoint_name=endpoint_name, **result)
     return result

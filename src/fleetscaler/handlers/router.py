@@ -9,12 +9,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.config import get_settings
 from fleetscaler.dal import get_store
 from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
+from fleetscaler.handlers.emf import emit_counts
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
 from fleetscaler.services.routing import FleetRouter
 
@@ -28,9 +28,7 @@ def get_router() -> FleetRouter:
 
 
 def _count(name: str, dimension: str, value: str) -> None:
-    """Emit one EMF count right away (one request per invocation, so no batching to gain)."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=get_settings().metrics_namespace) as metric:
-        metric.add_dimension(name=dimension, value=value)
+    emit_counts(dimension, value, {name: 1})
 
 
 def _request_body() -> bytes | None:

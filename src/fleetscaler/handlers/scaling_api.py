@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.errors import FleetscalerError, InvalidRequest
+from fleetscaler.handlers.fleet_metrics import publish_fleet_state
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
 from fleetscaler.services.scaling import get_engine
 
@@ -44,6 +45,7 @@ def _json_body() -> Any:
 def get_dimension(dimension_id: str) -> Response:
     view = get_engine().get(dimension_id)
     logger.info("reconciled", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    publish_fleet_state(view, logger)
     return json_response(200, view.to_response())
 
 
@@ -51,6 +53,7 @@ def get_dimension(dimension_id: str) -> Response:
 def patch_dimension(dimension_id: str) -> Response:
     view = get_engine().set_desired(dimension_id, _json_body())
     logger.info("desired capacity recorded", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    publish_fleet_state(view, logger)
     return json_response(200, view.to_response())
 
 

@@ -63,6 +63,15 @@ Updater = Callable[[str, str, int], None]
 
 
 @dataclass(frozen=True)
+class EndpointGauge:
+    """One endpoint as the reconcile left it: what the dashboard's per-endpoint widgets plot."""
+
+    endpoint_name: str
+    instances: int
+    weight: int
+
+
+@dataclass(frozen=True)
 class DimensionView:
     """What GET and PATCH answer (Application Auto Scaling's custom-resource contract)."""
 
@@ -74,6 +83,14 @@ class DimensionView:
     resource_name: str | None
     dimension_name: str | None
     failure_reason: str | None
+    # Not part of the API answer: for metrics and the alarm on a scaling that turns Failed.
+    fleet_name: str | None = None
+    previous_status: str | None = None
+    endpoints: tuple[EndpointGauge, ...] = ()
+
+    @property
+    def became_failed(self) -> bool:
+        return self.status == FAILED and self.previous_status != FAILED
 
     def to_response(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -194,7 +211,15 @@ class ScalingEngine:
             engine_json=item.scaling_state,
         )
 
-    def _view(self, read: VersionedDimension, state: ScalingState, actual: int) -> DimensionView:
+    def _view(
+        self,
+        read: VersionedDimension,
+        state: ScalingState,
+        actual: int,
+        *,
+        previous_status: str | None = None,
+        endpoints: tuple[EndpointGauge, ...] = (),
+    ) -> DimensionView:
         item = read.item
         return DimensionView(
             dimension_id=item.scalable_target_dimension_id or DIMENSION_ID,
@@ -205,6 +230,9 @@ class ScalingEngine:
             resource_name=item.resource_name,
             dimension_name=item.dimension_name,
             failure_reason=state.failure_reason,
+            fleet_name=self.settings.resource_name or item.resource_name,
+            previous_status=previous_status if previous_status is not None else item.scaling_status,
+            endpoints=endpoints,
         )
 
     # -- use cases ---------------------------------------------------------------------------------------
@@ -318,7 +346,15 @@ class ScalingEngine:
             except ConcurrentModification:
                 _pause_before_retry(attempt)
                 continue
-            return self._view(read, decision.state, decision.actual_capacity)
+            gauges = tuple(
+                EndpointGauge(name, count, weight)
+                for name, count, weight in zip(
+                    fleet.endpoint_names(resource_name), decision.serving_counts, decision.weights, strict=True
+                )
+            )
+            return self._view(
+                read, decision.state, decision.actual_capacity, previous_status=recorded.status, endpoints=gauges
+            )
         raise ConcurrentModification("the scaling state kept changing under this request; try again")
 
     def _decide(self, state: ScalingState, fleet: FleetConfig, observations: list[EndpointObservation]) -> Decision:
