@@ -402,3 +402,18 @@ def test_unreachable_endpoint_url_is_one_line(run: Any, monkeypatch: pytest.Monk
         f"error: metadata table fleetscaler-test is unreachable (Could not connect to the endpoint URL: "
         f'"http://127.0.0.1:{port}/")\n'
     )
+
+
+def test_region_from_aws_region_alone(table: str, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given only AWS_REGION (as Lambda and `fleetscaler local up` print it), which botocore does not read
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    # When the operator shows the config
+    shown = run("config", "show")
+    # Then the table is found in that region
+    assert shown.code == 0, shown.err
+    # And when AWS_REGION names another region, that is where the CLI looks
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    elsewhere = run("config", "show")
+    assert elsewhere.code == 2
+    assert elsewhere.err.strip() == f"error: metadata table {TABLE} does not exist"

@@ -42,6 +42,7 @@ def test_status_shows_dimension_endpoints_and_backlog(table: str, run: Any) -> N
         ],
     )
     add_dimension_attribute("pendingDesiredCapacity", {"N": "5"})
+    add_dimension_attribute("scalingState", {"S": '{"endpoints": {}}'})
     # When the operator asks for the status
     result = run("status")
     # Then the dimension, each endpoint and a note about activities are shown
@@ -50,6 +51,7 @@ def test_status_shows_dimension_endpoints_and_backlog(table: str, run: Any) -> N
     assert lines[1].split() == ["DESIRED", "ACTUAL", "STATUS", "LAST", "CHANGE", "FAILURE", "REASON"]
     assert lines[2].split() == ["3", "3", "Successful", "2025-04-02", "05:10:51", "UTC", "-"]
     assert "other: pendingDesiredCapacity=5" in result.out
+    assert "scalingState" not in result.out  # the engine's bookkeeping stays out of the table
     rows = {line.split()[0]: line.split() for line in lines if line.startswith("endpoint-")}
     assert rows["endpoint-1"] == ["endpoint-1", "InService", "2", "1", "1", "10", "7.5"]
     assert rows["endpoint-2"] == ["endpoint-2", "InService", "2", "1", "1", "10", "-"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,10 @@ class CliContext:
     @functools.cached_property
     def session(self) -> boto3.Session:
         try:
-            return boto3.Session(profile_name=self.profile, region_name=self.region)
+            # botocore reads AWS_DEFAULT_REGION and the profile but not AWS_REGION, which Lambda, the other
+            # AWS SDKs and the local stack's printed environment use: honour it too.
+            region = self.region or os.environ.get("AWS_REGION") or None
+            return boto3.Session(profile_name=self.profile, region_name=region)
         except Exception as exc:  # botocore raises ProfileNotFound and friends
             raise CliError(f"cannot create an AWS session: {exc}") from exc
 
@@ -86,7 +90,7 @@ class CliContext:
         frozen = self.frozen_credentials()
         credentials = (frozen.access_key, frozen.secret_key, frozen.token) if self.profile else None
         return MetadataStore(
-            self.table_name, region=self.session.region_name, host=self.endpoint_url, credentials=credentials
+            self.table_name, region=self.region_name, host=self.endpoint_url, credentials=credentials
         )
 
     def frozen_credentials(self) -> Any:

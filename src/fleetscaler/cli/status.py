@@ -40,6 +40,8 @@ STANDARD_DIMENSION_FIELDS = (
     "scalableTargetDimensionId",
     "version",
 )
+# The scaling engine's own bookkeeping (optimistic lock, plan memory): in --output json, not in the table.
+ENGINE_DIMENSION_FIELDS = ("lockVersion", "scalingState")
 
 
 def dimension_section(cli: CliContext) -> dict[str, Any] | None:
@@ -174,8 +176,9 @@ def render(data: dict[str, Any]) -> str:
                 ],
             )
         )
-        if dimension["other"]:
-            lines.append("other: " + ", ".join(f"{k}={v}" for k, v in dimension["other"].items()))
+        other = {k: v for k, v in dimension["other"].items() if k not in ENGINE_DIMENSION_FIELDS}
+        if other:
+            lines.append("other: " + ", ".join(f"{k}={v}" for k, v in other.items()))
     lines += ["", "endpoints"]
     if data["endpoints_note"]:
         lines.append(f"  {data['endpoints_note']}")
