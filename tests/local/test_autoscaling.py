@@ -470,3 +470,33 @@ def test_template_shaped_metric_math_is_understood() -> None:
     spec["Metrics"][-1]["Expression"] = "m1 / m2"
     with pytest.raises(ScalingConfigurationError, match="Expression"):
         MetricMath.from_customized_metric_specification(spec)
+
+
+def test_activities_are_read_with_boto3_through_the_local_aws_url(make_fleet: Any) -> None:
+    # Given a scale-out activity, and the emulator's DescribeScalingActivities served on the local AWS URL
+    # (as `fleetscaler local up` does for `fleetscaler status`)
+    from fleetscaler.local.sagemaker_emulator import SageMakerEmulator
+
+    fleet = make_fleet(2, 1, 10, backlog_policy())
+    (activity,) = fleet.minutes(3, backlog=10)
+    server = SageMakerEmulator().serve()
+    server.add_operation(
+        "AnyScaleFrontendService.DescribeScalingActivities", fleet.aas.describe_scaling_activities_request
+    )
+    try:
+        client = boto3.client("application-autoscaling", endpoint_url=server.url)
+        # When a boto3 client asks for the target's activities, and for another target's
+        mine = client.describe_scaling_activities(
+            ServiceNamespace="custom-resource",
+            ResourceId=fleet.aas.resource_id,
+            ScalableDimension="custom-resource:ResourceType:Property",
+        )["ScalingActivities"]
+        other = client.describe_scaling_activities(ServiceNamespace="custom-resource", ResourceId="https://x/y")
+    finally:
+        server.stop()
+    # Then it gets the activity in the service's shape (timestamps parsed), and nothing for the other target
+    assert [(a["ActivityId"], a["StatusCode"], a["Description"]) for a in mine] == [
+        (activity.activity_id, "InProgress", "Setting desired capacity to 4.")
+    ]
+    assert mine[0]["StartTime"].timestamp() == activity.start_time
+    assert other["ScalingActivities"] == []

@@ -554,6 +554,17 @@ class ApplicationAutoScaling:
         """The activities, newest first, in the shape of DescribeScalingActivities' `ScalingActivities`."""
         return [activity.to_dict() for activity in reversed(self.activities)]
 
+    def describe_scaling_activities_request(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The DescribeScalingActivities API call (request parameters in, response out), for this one target."""
+        wanted = (
+            params.get("ServiceNamespace") == SERVICE_NAMESPACE
+            and params.get("ResourceId", self.resource_id) == self.resource_id
+            and params.get("ScalableDimension", SCALABLE_DIMENSION) == SCALABLE_DIMENSION
+        )
+        activities = self.describe_scaling_activities() if wanted else []
+        limit = int(params.get("MaxResults") or 50)
+        return {"ScalingActivities": activities[:limit]}
+
     # --- HTTP to the custom resource ---------------------------------------------------------------------------
 
     def _call(self, method: str, now: float, body: dict[str, Any] | None = None) -> HttpAnswer:

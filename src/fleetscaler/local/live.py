@@ -53,7 +53,8 @@ def run_local_stack(*, port: int, gateway_port: int, speed: float, seed: int) ->
     from fleetscaler.local.scenario import Scenario
     from fleetscaler.local.simulator import default_autoscaler, endpoint_state_sink
 
-    stack = LocalStack(emulator_port=port, gateway_port=gateway_port, seed=seed)
+    # Fleet time starts at the wall clock, so at --speed 1 timestamps and CloudWatch windows are real ones.
+    stack = LocalStack(emulator_port=port, gateway_port=gateway_port, seed=seed, start_time=float(int(time.time())))
     stack.start()
     try:
         assert stack.emulator is not None
@@ -74,6 +75,12 @@ def run_local_stack(*, port: int, gateway_port: int, speed: float, seed: int) ->
             policy=PolicySpec(),
         )
         autoscaler, described = default_autoscaler(stack, scenario)
+        describe = getattr(autoscaler, "describe_scaling_activities_request", None)
+        if describe is not None:
+            # `fleetscaler status --resource-id ...` reads the emulator's activities like the real service's.
+            stack.serve_operation(
+                "AnyScaleFrontendService.DescribeScalingActivities", describe
+            )
         ticker = FleetTicker(stack, autoscaler, speed)
         ticker.start()
         env = stack.environment
@@ -96,7 +103,7 @@ def run_local_stack(*, port: int, gateway_port: int, speed: float, seed: int) ->
                     "",
                     "try:",
                     f"  fleetscaler --endpoint-url {stack.emulator_url} --table {stack.table_name} "
-                    f"--router-url {stack.router_url} status",
+                    f"--router-url {stack.router_url} status --resource-id '{stack.scaling_resource_id}'",
                     f"  fleetscaler --endpoint-url {stack.emulator_url} --table {stack.table_name} "
                     f"--router-url {stack.router_url} invoke {stack.resource_name} --input s3://inputs/x.json",
                 ]

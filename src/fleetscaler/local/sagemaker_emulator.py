@@ -628,6 +628,8 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = 64 * 1024
     emulator: SageMakerEmulator
     upstream: str | None = None
+    # Other emulated JSON 1.1 operations by X-Amz-Target (the local stack adds Application Auto Scaling's).
+    operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request headers may carry credentials; the emulator logs nothing per request
@@ -647,6 +649,8 @@ class _Handler(BaseHTTPRequestHandler):
         match = _INVOKE_PATH.match(self.path.split("?", 1)[0])
         if target.startswith("SageMaker."):
             self._control(target, raw)
+        elif target in self.operations:
+            self._operation(target, raw)
         elif match:
             self._runtime(_unquote(match.group(1)), raw)
         else:
@@ -707,6 +711,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, json.dumps(result).encode(), headers)
 
+    def _operation(self, target: str, raw: bytes) -> None:
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": str(uuid.uuid4())}
+        try:
+            params = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._send(400, b'{"__type": "SerializationException", "message": "bad JSON"}', headers)
+            return
+        try:
+            result = self.operations[target](params)
+        except EmulatorError as exc:
+            self._send(exc.status, json.dumps({"__type": exc.code, "message": exc.message}).encode(), headers)
+            return
+        self._send(200, json.dumps(result, default=_json_time).encode(), headers)
+
     def _runtime(self, endpoint_name: str, raw: bytes) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
@@ -729,6 +747,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+def _json_time(value: Any) -> float:
+    """JSON 1.1 protocols send timestamps as epoch seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _unquote(text: str) -> str:
     from urllib.parse import unquote
 
@@ -741,7 +766,10 @@ class EmulatorServer:
     def __init__(
         self, emulator: SageMakerEmulator, host: str = "127.0.0.1", port: int = 0, upstream: str | None = None
     ) -> None:
-        handler = type("EmulatorHandler", (_Handler,), {"emulator": emulator, "upstream": upstream})
+        self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        handler = type(
+            "EmulatorHandler", (_Handler,), {"emulator": emulator, "upstream": upstream, "operations": self.operations}
+        )
         self._host = host
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -750,6 +778,10 @@ class EmulatorServer:
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self._server.server_address[1]}"
+
+    def add_operation(self, target: str, operation: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer `X-Amz-Target: target` (JSON 1.1) with `operation(params)`, e.g. another emulated service."""
+        self.operations[target] = operation
 
     def start(self) -> None:
         self._thread.start()

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -218,6 +219,11 @@ class LocalStack:
         self.gateway = LocalGateway(
             DEFAULT_ROUTES, {LOCAL_ACCESS_KEY: LOCAL_SECRET_KEY}, port=self.gateway_port, region=REGION
         ).start()
+
+    def serve_operation(self, target: str, operation: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer another AWS JSON 1.1 operation (by X-Amz-Target) on the stack's single AWS URL."""
+        assert self._emulator_server is not None, "start() the stack first"
+        self._emulator_server.add_operation(target, operation)
 
     def fleet_scenario_endpoints(self) -> tuple[EndpointScenario, ...]:
         return tuple(
