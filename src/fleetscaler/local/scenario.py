@@ -30,12 +30,14 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class EndpointScenario:
+    """One endpoint of the local fleet as the table and the emulator both see it."""
+
     server: str
-    instance_type: str
-    capacity_units: int
-    initial_instances: int
-    max_instances: int | None
-    requests_per_second_per_instance: float
+    instance_type: str = "ml.m5.xlarge"
+    capacity_units: int = 1
+    initial_instances: int = 1
+    max_instances: int | None = 10
+    requests_per_second_per_instance: float = 0.05
 
 
 @dataclass(frozen=True)

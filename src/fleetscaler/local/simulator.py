@@ -18,7 +18,7 @@ from typing import Any, Protocol, TextIO
 
 from fleetscaler.local.sagemaker_emulator import EventFaults
 from fleetscaler.local.scenario import Scenario
-from fleetscaler.local.stack import FleetEndpoint, LocalStack
+from fleetscaler.local.stack import LocalStack
 
 Progress = Callable[[str], None]
 # The table (desired, actual, weights) is read every few steps: each read is a DynamoDB round trip.
@@ -256,17 +256,7 @@ class Simulation:
         return LocalStack(
             resource_name=s.resource_name,
             table_name=f"fleetscaler-{s.resource_name}",
-            endpoints=tuple(
-                FleetEndpoint(
-                    server=e.server,
-                    instance_type=e.instance_type,
-                    capacity_units=e.capacity_units,
-                    initial_instances=e.initial_instances,
-                    max_instances=e.max_instances,
-                    requests_per_second_per_instance=e.requests_per_second_per_instance,
-                )
-                for e in s.endpoints
-            ),
+            endpoints=s.endpoints,
             strategy=s.strategy,
             provisioning_seconds=s.provisioning_seconds,
             scale_in_seconds=s.scale_in_seconds,

@@ -12,7 +12,6 @@ import os
 import threading
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -87,16 +86,8 @@ def reset_lambda_caches() -> None:
                 value.cache_clear()
 
 
-@dataclass(frozen=True)
-class FleetEndpoint:
-    """One endpoint of the local fleet as the table and the emulator both see it."""
-
-    server: str
-    instance_type: str = "ml.m5.xlarge"
-    capacity_units: int = 1
-    initial_instances: int = 1
-    max_instances: int | None = 10
-    requests_per_second_per_instance: float = 0.05
+# The stack's fleet is described like a scenario's (same fields, same defaults).
+FleetEndpoint = EndpointScenario
 
 
 class LocalStack:
@@ -226,17 +217,7 @@ class LocalStack:
         self._emulator_server.add_operation(target, operation)
 
     def fleet_scenario_endpoints(self) -> tuple[EndpointScenario, ...]:
-        return tuple(
-            EndpointScenario(
-                server=e.server,
-                instance_type=e.instance_type,
-                capacity_units=e.capacity_units,
-                initial_instances=e.initial_instances,
-                max_instances=e.max_instances,
-                requests_per_second_per_instance=e.requests_per_second_per_instance,
-            )
-            for e in self.fleet
-        )
+        return self.fleet
 
     def _set_env(self, values: dict[str, str | None]) -> None:
         for name, value in values.items():
