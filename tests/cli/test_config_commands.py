@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def test_set_weights_shows_diff_and_writes_conditionally(table: str, run: Any) -
     assert "-weights: [1, 1, 1]" in result.out
     assert "+weights: [5, 3, 2]" in result.out
     assert "server_config written (version 2)" in result.out
+    assert "until the scaling engine's next reconcile" in result.out
     config = get_config()
     assert config["weights"] == [5, 3, 2]
     assert config["config_version"] == 2
@@ -142,56 +144,122 @@ def test_add_endpoint_appends_to_every_list(table: str, run: Any) -> None:
     assert config["max_instance_count"] == [10, 10, 10, 5]
 
 
+def test_added_endpoint_without_instances_gets_no_requests_by_default(table: str, run: Any) -> None:
+    # When an endpoint that SageMaker does not have yet is added without options
+    result = run("config", "add-endpoint", "4", "--yes")
+    # Then it is listed with weight 0 (no instance serves there) and the operator is warned
+    assert result.code == 0, result.err
+    assert get_config()["weights"] == [1, 1, 1, 0]
+    assert "warning: SageMaker has no endpoint endpoint-4" in result.err
+
+
 def test_add_existing_endpoint_is_refused(table: str, run: Any) -> None:
     result = run("config", "add-endpoint", "2", "--yes")
     assert result.code == 2
     assert "servers[3]: '2' appears more than once" in result.err
 
 
-def test_remove_endpoint_drains_first_then_removes(table: str, run: Any) -> None:
+def publish_queue(endpoint: str, queued: float, age_seconds: float = 5) -> None:
+    """SageMaker's ApproximateBacklogSize datapoint for one endpoint, `age_seconds` old (CloudWatch lags)."""
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "ApproximateBacklogSize",
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                "Value": queued,
+                "Timestamp": datetime.now(UTC) - timedelta(seconds=age_seconds),
+            }
+        ],
+    )
+
+
+def test_remove_endpoint_drains_then_releases_then_removes(table: str, run: Any) -> None:
     # When endpoint 3 (one instance) is removed
     first = run("config", "remove-endpoint", "3", "--yes")
-    # Then it is drained (weight 0, cap 0) but stays listed while it has an instance, and the user is told
+    # Then it is drained: no new requests (weight 0, listed in draining) but its instance and cap stay
     assert first.code == 0, first.err
-    assert "still has 1 instance(s)" in first.out
+    assert "no ApproximateBacklogSize datapoint" in first.out
     config = get_config()
     assert config["servers"] == ["1", "2", "3"]
     assert config["weights"] == [1, 1, 0]
-    assert config["max_instance_count"] == [10, 10, 0]
-    # Given the scaling engine then moved its capacity away
-    set_config(current_instance_count=[2, 1, 0])
-    # When the command is run again
+    assert config["draining"] == ["3"]
+    assert config["max_instance_count"] == [10, 10, 10]
+    # Given CloudWatch still shows 4 requests queued on it
+    publish_queue("endpoint-3", 4, age_seconds=130)
+    # When the command is run again / Then its instance stays to work through them
     second = run("config", "remove-endpoint", "3", "--yes")
-    # Then the endpoint leaves every list
     assert second.code == 0, second.err
+    assert "4 request(s) still queued" in second.out
+    assert get_config()["max_instance_count"] == [10, 10, 10]
+    # Given its queue is now empty
+    publish_queue("endpoint-3", 0)
+    # When run again / Then its instances are released (cap 0) and it waits for the scaling engine
+    third = run("config", "remove-endpoint", "3", "--yes")
+    assert third.code == 0, third.err
+    assert "its queue is empty: releasing endpoint-3's instances" in third.out
+    assert get_config()["max_instance_count"] == [10, 10, 0]
+    assert "1 instance(s) left" in third.out
+    # Given the scaling engine then took its instance away
+    set_config(current_instance_count=[2, 1, 0])
+    # When run again / Then the endpoint leaves every list, draining included
+    fourth = run("config", "remove-endpoint", "3", "--yes")
+    assert fourth.code == 0, fourth.err
     config = get_config()
     assert config["servers"] == ["1", "2"]
     assert config["weights"] == [1, 1]
     assert config["current_instance_count"] == [2, 1]
     assert config["capacity_units"] == [1, 1]
     assert config["max_instance_count"] == [10, 10]
+    assert "draining" not in config
 
 
-def test_remove_endpoint_wait_polls_until_empty(table: str, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the scaling engine empties the endpoint while the CLI waits
+def test_remove_endpoint_wait_polls_through_each_stage(table: str, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an empty-queue datapoint from before the drain (it says nothing about requests routed since)
+    publish_queue("endpoint-3", 0, age_seconds=130)
     polls: list[float] = []
 
-    def engine_moves_capacity(seconds: float) -> None:
+    def fleet_moves_on(seconds: float) -> None:
+        # Then a fresh datapoint shows the queue empty, and later the scaling engine takes the instance
         polls.append(seconds)
+        if len(polls) == 1:
+            publish_queue("endpoint-3", 0, age_seconds=2)
         if len(polls) == 2:
             set_config(current_instance_count=[1, 2, 0])
 
-    monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", engine_moves_capacity)
+    monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_moves_on)
     # When removing with --wait
     result = run("config", "remove-endpoint", "3", "--wait", "--interval", "1", "--yes")
-    # Then it polled until the count was 0, then removed it
+    # Then it waited for a datapoint newer than the drain, released the instance, waited for it to go, removed it
     assert result.code == 0, result.err
+    assert "waiting for endpoint-3: no ApproximateBacklogSize datapoint" in result.err
+    assert "its queue is empty: releasing endpoint-3's instances" in result.out
+    assert "waiting for endpoint-3: 1 instance(s) left" in result.err
     assert polls == [1.0, 1.0]
     assert get_config()["servers"] == ["1", "2"]
 
 
+def test_remove_endpoint_force_releases_without_queue_data(table: str, run: Any) -> None:
+    result = run("config", "remove-endpoint", "3", "--force", "--yes")
+    assert result.code == 0, result.err
+    config = get_config()
+    assert config["draining"] == ["3"]
+    assert config["max_instance_count"] == [10, 10, 0]
+
+
+def test_remove_endpoint_with_a_queue_and_no_instance_says_how_to_proceed(table: str, run: Any) -> None:
+    # Given an endpoint with no instance but requests in its queue
+    set_config(current_instance_count=[1, 1, 0])
+    publish_queue("endpoint-3", 5)
+    # When removing it / Then it stays drained and the user is told why and what to do, in one line
+    result = run("config", "remove-endpoint", "3", "--yes")
+    assert result.code == 2
+    assert "endpoint-3 has 5 queued request(s) and no instance to work through them" in result.err
+    assert get_config()["draining"] == ["3"]
+
+
 def test_remove_last_serving_endpoint_is_refused(table: str, run: Any) -> None:
-    set_config(weights=[0, 0, 1])
+    set_config(max_instance_count=[0, 0, 10])
     result = run("config", "remove-endpoint", "3", "--yes")
     assert result.code == 2
     assert "'3' is the only endpoint that can take requests" in result.err
@@ -382,8 +450,8 @@ def test_json_output_is_one_document_with_notes_on_stderr(table: str, run: Any) 
         },
     }
     assert "+weights: [5, 3, 2]" in written.err
-    assert json.loads(drained.out) == {"endpoint": "endpoint-3", "state": "draining", "instances": 1, "version": 3}
-    assert "still has 1 instance(s)" in drained.err
+    assert json.loads(drained.out) == {"endpoint": "endpoint-3", "state": "draining", "queued": None, "version": 3}
+    assert "no ApproximateBacklogSize datapoint" in drained.err
 
 
 def test_unreachable_endpoint_url_is_one_line(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:

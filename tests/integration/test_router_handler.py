@@ -92,6 +92,17 @@ def test_scaled_to_zero_routes_to_first_endpoint(
     assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-1"] * 3
 
 
+def test_scaled_to_zero_with_first_endpoint_draining_queues_on_the_next_one(
+    table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
+) -> None:
+    # Given a fleet at zero whose first endpoint is being drained out of the fleet
+    set_config(weights=[0, 0, 0], current_instance_count=[0, 0, 0], draining=["1"])
+    # When requests arrive / Then they wait on endpoint-2, not on the endpoint that is leaving
+    for _ in range(2):
+        assert call(router_event(), lambda_context)[0] == 202
+    assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-2"] * 2
+
+
 def test_weight_set_to_zero_takes_effect_on_the_next_request(
     table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
 ) -> None:

@@ -33,6 +33,7 @@ def fleet(
     units: tuple[int, ...] = (1, 1, 1),
     strategy: str = "balanced",
     caps: tuple[int | None, ...] = (10, 10, 10),
+    draining: tuple[str, ...] = (),
 ) -> FleetConfig:
     return FleetConfig(
         servers=tuple(str(i + 1) for i in range(len(counts))),
@@ -41,6 +42,7 @@ def fleet(
         capacity_units=units,
         max_instance_count=caps,
         strategy=strategy,  # type: ignore[arg-type]
+        draining=frozenset(draining),
     )
 
 
@@ -174,6 +176,49 @@ def test_draining_a_settled_fleet_is_timed_from_when_it_starts() -> None:
     assert waiting.updates == ()
     replaced = run(waiting.state, fleet(caps=(10, 0, 10)), [in_service(2, 3000), in_service(1), in_service(1)])
     assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
+
+
+def test_capped_to_zero_endpoint_gets_no_new_requests_while_it_is_emptied() -> None:
+    # Given endpoint 2 capped at 0 while its replacement provisions
+    state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
+    decision = run(state, fleet(caps=(10, 0, 10)), [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
+    # Then its instance still counts as capacity (make before break) but its routing weight is 0
+    assert decision.actual_capacity == 3
+    assert decision.weights == (1, 0, 1)
+
+
+def test_draining_endpoint_keeps_its_instances_until_released_and_others_take_its_share() -> None:
+    # Given a steady fleet of 3 x 1 instance (desired 3)
+    state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
+    draining = fleet(draining=("3",))
+    # When endpoint 3 is marked draining
+    first = run(state, draining, [in_service(1)] * 3, T0 + 10)
+    # Then it gets weight 0 at once, it no longer counts as capacity, and its share is placed on the others
+    assert first.weights == (1, 1, 0)
+    assert first.actual_capacity == 2
+    assert [(u.server, u.instance_count) for u in first.updates] == [("1", 2)]
+    assert first.state.status == IN_PROGRESS
+    # And once the replacement serves, the draining endpoint still keeps its instance (its queue drains)
+    settled = run(first.state, draining, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 300)
+    assert settled.updates == ()
+    assert settled.state.status == SUCCESSFUL
+    assert settled.serving_counts == (2, 1, 1)
+    assert settled.weights == (2, 1, 0)
+    # When the operator releases it (cap 0) / Then its instance goes at once
+    released = fleet(draining=("3",), caps=(10, 10, 0))
+    gone = run(settled.state, released, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 400)
+    assert [(u.server, u.instance_count) for u in gone.updates] == [("3", 0)]
+    assert gone.actual_capacity == 3
+
+
+def test_draining_first_endpoint_moves_the_wake_up_from_zero() -> None:
+    # Given a fleet at zero whose first endpoint is draining
+    config = fleet(counts=(0, 0, 0), draining=("1",))
+    at_zero = ScalingState(desired=0, status=SUCCESSFUL)
+    # Then requests wait on endpoint 2, and waking up puts the first instance there
+    assert config.wake_up_index == 1
+    back = run(new_desired(at_zero, 1, T0), config, [in_service(0)] * 3)
+    assert [(u.server, u.instance_count) for u in back.updates] == [("2", 1)]
 
 
 def test_scale_to_zero_and_back_from_the_first_endpoint() -> None:

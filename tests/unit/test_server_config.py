@@ -38,6 +38,17 @@ def test_new_optional_lists_are_read() -> None:
     assert config.capacity == 7
 
 
+def test_draining_endpoints_take_no_requests_and_move_the_wake_up() -> None:
+    # Given endpoint 1 draining and endpoint 2 capped at 0
+    config = validate_server_config(valid(draining=[Decimal(1)], max_instance_count=[None, 0, None]))
+    # Then only endpoint 3 takes requests, so a fleet at zero queues them there
+    assert config.draining == frozenset({"1"})
+    assert [config.takes_requests(i) for i in range(3)] == [False, False, True]
+    assert config.wake_up_index == 2
+    # And without draining the first endpoint is the wake-up one, as in the seed sample
+    assert validate_server_config(valid()).wake_up_index == 0
+
+
 def test_numeric_server_suffixes_are_accepted_as_strings() -> None:
     assert validate_server_config(valid(servers=[1, 2, 3])).servers == ("1", "2", "3")
 
@@ -59,6 +70,9 @@ def test_numeric_server_suffixes_are_accepted_as_strings() -> None:
         ({"current_instance_count": [1, 1]}, "current_instance_count: has 2 entries"),
         ({"strategy": "cheapest"}, "strategy: must be one of balanced, prioritized, race, got 'cheapest'"),
         ({"weights": [10**6, 1, 1]}, "weights: after dividing by their gcd they must add up to at most"),
+        ({"draining": "3"}, "draining: must be a list of server suffixes"),
+        ({"draining": ["4"]}, "draining[0]: '4' is not one of servers (1, 2, 3)"),
+        ({"draining": ["3", "3"]}, "draining[1]: '3' appears more than once"),
     ],
 )
 def test_each_rule_names_the_field(overrides: dict[str, object], expected: str) -> None:

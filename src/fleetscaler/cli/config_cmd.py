@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from fleetscaler import clock
 from fleetscaler.cli.context import CliContext, CliError, pass_cli
-from fleetscaler.cli.endpoints import describe_endpoints
+from fleetscaler.cli.endpoints import describe_endpoints, latest_metric
 from fleetscaler.cli.render import config_view, diff, plain, table, to_yaml
 from fleetscaler.dal.models import DIMENSION_ID, SERVER_CONFIG_ID
 from fleetscaler.dal.seed import (
@@ -35,16 +35,21 @@ from fleetscaler.dal.seed import (
 )
 from fleetscaler.dal.store import SERVER_CONFIG_FIELDS, VersionedConfig
 from fleetscaler.errors import ConcurrentModification, InvalidServerConfig
-from fleetscaler.logic.server_config import STRATEGIES, validate_server_config
+from fleetscaler.logic.server_config import STRATEGIES, FleetConfig, validate_server_config
 
 # Polling for `remove-endpoint --wait`; tests replace it so no real time passes.
 sleep: Callable[[float], None] = time.sleep
+# remove-endpoint releases an endpoint once this SageMaker metric (queued + in progress) is 0.
+QUEUE_METRIC = "ApproximateBacklogSize"
+# SageMaker publishes it every minute while the endpoint exists; older datapoints say nothing about now.
+QUEUE_WINDOW_SECONDS = 5 * 60
 
 EDIT_HEADER = """\
 # server_config of fleet {fleet} (table {table}, version {version}).
 # Lists are index-aligned with servers: endpoint i is {fleet}-<servers[i]>.
-# max_instance_count: null means no cap; 0 drains the endpoint. Save and quit to apply; an unchanged
-# file changes nothing.
+# max_instance_count: null means no cap; 0 releases the endpoint's instances. draining: servers that take
+# no new requests (weight 0) and get no new capacity. Weights are set by the scaling engine from serving
+# capacity. Save and quit to apply; an unchanged file changes nothing.
 """
 
 
@@ -162,8 +167,10 @@ def show(cli: CliContext, raw: bool) -> None:
     for i, name in enumerate(names):
         cap = config.max_instance_count[i]
         status = states[name].status
-        if config.weights[i] == 0 and cap == 0:
-            status += ", draining"
+        if config.is_draining(i):
+            status += ", draining" if cap != 0 else ", draining, releasing instances"
+        elif cap == 0:
+            status += ", capped at 0"
         rows.append(
             {
                 "server": config.servers[i],
@@ -230,22 +237,37 @@ def set_config(
         raise CliError("nothing to set: give at least one of --weights, --servers, --capacity-units, --max, --strategy")
     read = read_config(cli)
     fleet = cli.fleet_name()
+    if weights is not None:
+        note(
+            cli,
+            "note: weights take effect at once, until the scaling engine's next reconcile (a GET/PATCH from "
+            "Application Auto Scaling or an endpoint event) sets them from serving capacity again; to keep "
+            "requests away from an endpoint, drain it (`fleetscaler config remove-endpoint`)",
+        )
     version = apply_change(cli, read, {**read.config, **proposed}, fleet, yes)
     json_result(cli, {"version": version, "server_config": config_view({**read.config, **proposed})})
 
 
 @config_group.command("add-endpoint")
 @click.argument("suffix")
-@click.option("--weight", type=int, default=1, show_default=True)
+@click.option(
+    "--weight",
+    type=click.IntRange(min=0),
+    help="Routing weight until the scaling engine sets it from serving capacity "
+    "[default: instances x capacity units, so 0 for an endpoint without instances].",
+)
 @click.option("--capacity-units", type=int, default=1, show_default=True)
 @click.option("--max", "max_count", default="none", show_default=True, help="Instance cap (none: no cap).")
 @click.option("--instances", type=int, default=0, show_default=True, help="Instances it has now.")
 @click.option("--yes", "-y", is_flag=True, help="Write without asking.")
 @pass_cli
 def add_endpoint(
-    cli: CliContext, suffix: str, weight: int, capacity_units: int, max_count: str, instances: int, yes: bool
+    cli: CliContext, suffix: str, weight: int | None, capacity_units: int, max_count: str, instances: int, yes: bool
 ) -> None:
     """Add the endpoint FLEET-SUFFIX to the fleet (it must exist in SageMaker to receive requests)."""
+    if weight is None:
+        # As the scaling engine would set it: requests go only where instances serve.
+        weight = instances * capacity_units
     read = read_config(cli)
     fleet = cli.fleet_name()
     current = validate_server_config(read.config, fleet)
@@ -261,25 +283,41 @@ def add_endpoint(
     validate_server_config(proposed, fleet)
     name = f"{fleet}-{suffix}"
     state = describe_endpoints(cli, [name])[name]
-    if state.status == "not found" and weight > 0:
-        click.echo(f"warning: SageMaker has no endpoint {name}; requests routed to it will fail", err=True)
+    if state.status == "not found":
+        click.echo(
+            f"warning: SageMaker has no endpoint {name}; create it, or the scaling engine's updates and any "
+            "request routed to it will fail",
+            err=True,
+        )
     version = apply_change(cli, read, proposed, fleet, yes)
     json_result(cli, {"version": version, "server_config": config_view(proposed)})
 
 
 @config_group.command("remove-endpoint")
 @click.argument("suffix")
-@click.option("--wait", is_flag=True, help="Wait until its instances are gone, then remove it.")
+@click.option("--wait", is_flag=True, help="Wait through each stage (queue empty, instances gone), then remove it.")
 @click.option("--timeout", type=click.IntRange(min=1), default=1800, show_default=True, help="Seconds to wait.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=15, show_default=True, help="Poll seconds.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Release its instances without checking that its queue is empty (may strand requests).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Write without asking.")
 @pass_cli
-def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, interval: float, yes: bool) -> None:
-    """Drain the endpoint FLEET-SUFFIX (weight 0, cap 0), then remove it once it has no instances.
+def remove_endpoint(
+    cli: CliContext, suffix: str, wait: bool, timeout: int, interval: float, force: bool, yes: bool
+) -> None:
+    """Drain the endpoint FLEET-SUFFIX, then remove it from the fleet; no queued request is dropped.
 
-    Draining stops new requests to it at once; the scaling engine then moves its capacity to the other
-    endpoints. The endpoint leaves the lists only when its recorded instance count is 0, so no capacity
-    and no queued request is dropped.
+    \b
+    1. drain: it joins `draining` and gets weight 0, so no new request goes to it. It keeps its instances
+       to finish the requests already in its queue; the scaling engine places its share on the others.
+    2. release: once CloudWatch shows its ApproximateBacklogSize at 0, max_instance_count becomes 0 and
+       the scaling engine takes its instances away (--force skips the queue check).
+    3. remove: once it has 0 instances, it leaves every list.
+
+    Without --wait each run does what it can now and says what it waits for; run it again later.
     """
     read = read_config(cli)
     fleet = cli.fleet_name()
@@ -287,54 +325,96 @@ def remove_endpoint(cli: CliContext, suffix: str, wait: bool, timeout: int, inte
     if suffix not in current.servers:
         raise CliError(f"servers: {suffix!r} is not in the fleet (servers: {', '.join(current.servers)})")
     index = current.servers.index(suffix)
-    others_serving = [
-        i
-        for i in range(len(current.servers))
-        if i != index and current.weights[i] > 0 and current.max_instance_count[i] != 0
-    ]
-    if not others_serving:
+    if not any(current.takes_requests(i) for i in range(len(current.servers)) if i != index):
         raise CliError(
-            f"servers: {suffix!r} is the only endpoint that can take requests; add or enable another one first"
+            f"servers: {suffix!r} is the only endpoint that can take requests (the others are draining or "
+            "capped at 0); add or enable another one first"
         )
     name = current.endpoint_name(fleet, index)
-    if current.weights[index] != 0 or current.max_instance_count[index] != 0:
-        note(cli, f"draining {name}: weight 0 (no new requests) and max_instance_count 0 (capacity moves away)")
-        weights = list(current.weights)
-        caps = list(current.max_instance_count)
-        weights[index], caps[index] = 0, 0
-        apply_change(cli, read, {**read.config, "weights": weights, "max_instance_count": caps}, fleet, yes)
-        read = read_config(cli)
-        current = validate_server_config(read.config, fleet)
-    instances = current.current_instance_count[index]
-    if instances > 0 and not wait:
+    drained_at: float | None = None
+    if not current.is_draining(index):
         note(
             cli,
-            f"{name} still has {instances} instance(s). The scaling engine now moves that capacity to the other "
-            f"endpoints and scales {name} to 0. Run this command again once it has 0 instances "
-            "(`fleetscaler config show` shows the count), or add --wait to let it poll.",
+            f"draining {name}: weight 0 (no new requests); it keeps its instances until its queued requests are "
+            "done, and the scaling engine places its share on the other endpoints",
         )
-        json_result(cli, {"endpoint": name, "state": "draining", "instances": instances, "version": read.version})
-        return
+        weights = list(current.weights)
+        weights[index] = 0
+        draining = [*sorted(current.draining, key=current.servers.index), suffix]
+        apply_change(cli, read, {**read.config, "weights": weights, "draining": draining}, fleet, yes)
+        drained_at = clock.now()
     deadline = clock.now() + timeout
-    while instances > 0:
-        if clock.now() >= deadline:
-            raise CliError(f"{name} still has {instances} instance(s) after {timeout}s; it stays drained, not removed")
-        click.echo(f"waiting for {name}: {instances} instance(s) left", err=True)
-        sleep(interval)
-        read = read_config(cli)
-        current = validate_server_config(read.config, fleet)
-        if suffix not in current.servers:
+
+    def refresh() -> tuple[VersionedConfig, FleetConfig, int]:
+        fresh = read_config(cli)
+        config = validate_server_config(fresh.config, fleet)
+        if suffix not in config.servers:
             raise CliError(f"servers: {suffix!r} was removed by someone else meanwhile")
-        index = current.servers.index(suffix)
+        return fresh, config, config.servers.index(suffix)
+
+    def wait_or_stop(detail: str) -> bool:
+        """True: poll again. False: the command ends here (no --wait), telling the user what it waits for."""
+        if not wait:
+            note(cli, f"{name}: {detail}. Run this command again later, or add --wait to let it poll.")
+            return False
+        if clock.now() >= deadline:
+            raise CliError(f"{name}: {detail} after {timeout}s; it stays drained, not removed")
+        click.echo(f"waiting for {name}: {detail}", err=True)
+        sleep(interval)
+        return True
+
+    read, current, index = refresh()
+    # Stage 2: its queue must be empty before its instances go (they are what works through it).
+    while current.max_instance_count[index] != 0:
+        queued = None if force else queued_requests(cli, name, drained_at)
+        if force or queued == 0:
+            reason = "--force" if force else "its queue is empty"
+            note(cli, f"{reason}: releasing {name}'s instances (max_instance_count 0)")
+            caps = list(current.max_instance_count)
+            caps[index] = 0
+            apply_change(cli, read, {**read.config, "max_instance_count": caps}, fleet, yes)
+            read, current, index = refresh()
+            break
         instances = current.current_instance_count[index]
+        if queued is not None and instances == 0:
+            raise CliError(
+                f"{name} has {queued:g} queued request(s) and no instance to work through them; give it one "
+                f"(`fleetscaler config set --max ...` and let the fleet scale) or use --force to abandon them"
+            )
+        detail = (
+            f"{queued:g} request(s) still queued"
+            if queued is not None
+            else "no ApproximateBacklogSize datapoint from CloudWatch yet, so its queue is not known to be empty"
+        )
+        if not wait_or_stop(detail):
+            json_result(cli, {"endpoint": name, "state": "draining", "queued": queued, "version": read.version})
+            return
+        read, current, index = refresh()
+    # Stage 3: the scaling engine takes its instances away; it leaves the lists at 0.
+    while current.current_instance_count[index] > 0:
+        instances = current.current_instance_count[index]
+        if not wait_or_stop(f"{instances} instance(s) left, being released by the scaling engine"):
+            json_result(cli, {"endpoint": name, "state": "releasing", "instances": instances, "version": read.version})
+            return
+        read, current, index = refresh()
     proposed = dict(read.config)
     for attribute in ("servers", "weights", "current_instance_count", "capacity_units", "max_instance_count"):
         values = read.config.get(attribute)
         if isinstance(values, list):
             proposed[attribute] = values[:index] + values[index + 1 :]
+    still_draining = [s for s in current.servers if s in current.draining and s != suffix]
+    if still_draining:
+        proposed["draining"] = still_draining
+    else:
+        proposed.pop("draining", None)
     note(cli, f"{name} has 0 instances: removing it from server_config")
     version = apply_change(cli, read, proposed, fleet, yes)
     json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
+
+
+def queued_requests(cli: CliContext, name: str, since: float | None) -> float | None:
+    """Requests queued or in progress on the endpoint (CloudWatch's newest ApproximateBacklogSize)."""
+    return latest_metric(cli, name, QUEUE_METRIC, "Maximum", window_seconds=QUEUE_WINDOW_SECONDS, since=since)
 
 
 @config_group.command("edit")

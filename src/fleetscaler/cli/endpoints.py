@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleetscaler import clock
 from fleetscaler.cli.context import CliContext
+
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+METRIC_PERIOD_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -46,3 +51,37 @@ def describe_endpoints(cli: CliContext, names: Iterable[str]) -> dict[str, Endpo
             failure_reason=described.get("FailureReason") or None,
         )
     return states
+
+
+def latest_metric(
+    cli: CliContext,
+    endpoint: str,
+    metric: str,
+    statistic: str,
+    *,
+    window_seconds: float,
+    since: float | None = None,
+) -> float | None:
+    """The newest one-minute `statistic` of an endpoint's SageMaker metric in the last `window_seconds`.
+
+    With `since`, only minutes that end after it count (a minute that straddles it may include earlier
+    data, which errs on the safe side). None when CloudWatch has no such datapoint or cannot be read.
+    """
+    end = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)
+    try:
+        points = cli.client("cloudwatch").get_metric_statistics(
+            Namespace=SAGEMAKER_NAMESPACE,
+            MetricName=metric,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+            StartTime=end - dt.timedelta(seconds=window_seconds),
+            EndTime=end,
+            Period=METRIC_PERIOD_SECONDS,
+            Statistics=[statistic],
+        )["Datapoints"]
+    except (ClientError, BotoCoreError):
+        return None
+    if since is not None:
+        points = [p for p in points if p["Timestamp"].timestamp() + METRIC_PERIOD_SECONDS > since]
+    if not points:
+        return None
+    return float(max(points, key=lambda point: point["Timestamp"])[statistic])

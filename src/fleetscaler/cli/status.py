@@ -9,11 +9,10 @@ from typing import Any
 
 import click
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from fleetscaler import clock
 from fleetscaler.cli.context import STACK_OUTPUT_SCALING_RESOURCE_ID, CliContext, pass_cli
-from fleetscaler.cli.endpoints import describe_endpoints
+from fleetscaler.cli.endpoints import describe_endpoints, latest_metric
 from fleetscaler.cli.render import format_epoch_ms, plain, table
 from fleetscaler.dal.models import DIMENSION_ID
 from fleetscaler.dal.seed import get_item
@@ -63,23 +62,8 @@ def dimension_section(cli: CliContext) -> dict[str, Any] | None:
 
 def backlog_per_instance(cli: CliContext, endpoint: str) -> float | None:
     """The latest one-minute average of ApproximateBacklogSizePerInstance; None when CloudWatch has none."""
-    end = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)
-    try:
-        points = cli.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/SageMaker",
-            MetricName=BACKLOG_METRIC,
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            StartTime=end - dt.timedelta(seconds=BACKLOG_WINDOW_SECONDS),
-            EndTime=end,
-            Period=60,
-            Statistics=["Average"],
-        )["Datapoints"]
-    except (ClientError, BotoCoreError):
-        return None
-    if not points:
-        return None
-    latest = max(points, key=lambda point: point["Timestamp"])
-    return round(float(latest["Average"]), 2)
+    value = latest_metric(cli, endpoint, BACKLOG_METRIC, "Average", window_seconds=BACKLOG_WINDOW_SECONDS)
+    return None if value is None else round(value, 2)
 
 
 def endpoints_section(cli: CliContext) -> tuple[list[dict[str, Any]], str | None]:

@@ -37,6 +37,7 @@ SERVER_CONFIG_FIELDS = (
     "capacity_units",
     "max_instance_count",
     "strategy",
+    "draining",
 )
 
 

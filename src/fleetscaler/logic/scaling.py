@@ -275,16 +275,18 @@ def reconcile(
         _observe(state.runtime(server), seen, now, backoff_seconds)
         for server, seen in zip(fleet.servers, observations, strict=True)
     ]
+    # A draining endpoint gets no share of the plan: the others take its capacity while it finishes its queue.
+    draining = [fleet.is_draining(i) for i in range(len(fleet.servers))]
     slots = [
         EndpointSlot(
             current=seen.heading,
             units=units,
-            cap=cap,
+            cap=0 if leaving else cap,
             available=runtime.available(now),
-            serving=seen.serving,
+            serving=0 if leaving else seen.serving,
         )
-        for seen, units, cap, runtime in zip(
-            observations, fleet.capacity_units, fleet.max_instance_count, runtimes, strict=True
+        for seen, units, cap, runtime, leaving in zip(
+            observations, fleet.capacity_units, fleet.max_instance_count, runtimes, draining, strict=True
         )
     ]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})
@@ -292,7 +294,10 @@ def reconcile(
     placement = plan(fleet.strategy, state.desired, slots, arrival_rank)
 
     serving = tuple(seen.serving for seen in observations)
-    actual = sum(n * u for n, u in zip(serving, fleet.capacity_units, strict=True))
+    # Capacity that takes new requests: a draining endpoint's instances only finish what it already queued.
+    actual = sum(
+        n * u for n, u, leaving in zip(serving, fleet.capacity_units, draining, strict=True) if not leaving
+    )
     # Make before break: a removal goes out only while the capacity left serving stays at the level the
     # plan aims for; instances moving between endpoints are retired once their replacements serve.
     floor = min(state.desired, placement.capacity)
@@ -302,7 +307,15 @@ def reconcile(
     for index, (server, seen, target) in enumerate(zip(fleet.servers, observations, placement.targets, strict=True)):
         runtime = replace(runtimes[index], target=target)
         # SageMaker rejects updates of an endpoint that is not InService: that part of the plan waits.
-        if seen.status == IN_SERVICE and target != seen.current:
+        if draining[index] and fleet.max_instance_count[index] != 0:
+            # Pinned: its instances stay until its queue is empty and the operator sets its cap to 0.
+            runtime = replace(runtime, target=seen.current)
+        elif draining[index]:
+            # Released (cap 0): it takes no requests, so its instances go now, outside make-before-break.
+            if seen.status == IN_SERVICE and target != seen.current:
+                updates.append(Update(index, server, target, seen.variant_name, seen.last_modified_ms))
+                runtime = replace(runtime, issued_target=target, issued_base_ms=seen.last_modified_ms)
+        elif seen.status == IN_SERVICE and target != seen.current:
             removed = (seen.current - target) * fleet.capacity_units[index]
             if removed > 0 and left - removed < floor:
                 held = True
@@ -358,5 +371,7 @@ def reconcile(
         updates=tuple(updates),
         actual_capacity=actual,
         serving_counts=serving,
-        weights=routing_weights(serving, fleet.capacity_units),
+        weights=routing_weights(
+            [n if fleet.takes_requests(i) else 0 for i, n in enumerate(serving)], fleet.capacity_units
+        ),
     )

@@ -37,6 +37,8 @@ class FleetConfig:
     capacity_units: tuple[int, ...]
     max_instance_count: tuple[int | None, ...]
     strategy: Strategy = DEFAULT_STRATEGY
+    # Servers being drained (`fleetscaler config remove-endpoint`): no new requests, no new capacity.
+    draining: frozenset[str] = frozenset()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def endpoint_name(self, resource_name: str, index: int) -> str:
@@ -51,6 +53,19 @@ class FleetConfig:
             return None
         suffix = name[len(prefix) :]
         return self.servers.index(suffix) if suffix in self.servers else None
+
+    def is_draining(self, index: int) -> bool:
+        return self.servers[index] in self.draining
+
+    def takes_requests(self, index: int) -> bool:
+        """False for an endpoint on its way out: draining, or capped at 0 instances."""
+        return not self.is_draining(index) and self.max_instance_count[index] != 0
+
+    @property
+    def wake_up_index(self) -> int:
+        """Where requests wait while no endpoint has a routing weight (a fleet at zero): the first endpoint
+        in servers order that takes requests, so nothing queues on an endpoint that is leaving."""
+        return next((i for i in range(len(self.servers)) if self.takes_requests(i)), 0)
 
     @property
     def capacity(self) -> int:
@@ -108,6 +123,27 @@ def _int_list(
     return result
 
 
+def _draining(raw: Mapping[str, Any], servers: Sequence[str], problems: list[str]) -> list[str]:
+    """`draining`: optional list of server suffixes (not index-aligned: it names the servers)."""
+    values = raw.get("draining")
+    if values is None:
+        return []
+    if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+        problems.append('draining: must be a list of server suffixes, e.g. ["3"]')
+        return []
+    result: list[str] = []
+    for i, value in enumerate(values):
+        if isinstance(value, int | Decimal) and not isinstance(value, bool) and _as_int(value) is not None:
+            value = str(_as_int(value))
+        if not isinstance(value, str) or value not in servers:
+            problems.append(f"draining[{i}]: {value!r} is not one of servers ({', '.join(servers)})")
+        elif value in result:
+            problems.append(f"draining[{i}]: {value!r} appears more than once")
+        else:
+            result.append(value)
+    return result
+
+
 def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = None) -> FleetConfig:
     """Check every rule at once and raise InvalidServerConfig listing all problems found."""
     problems: list[str] = []
@@ -145,6 +181,8 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
     units = _int_list(raw, "capacity_units", count, 1, problems)
     caps = _int_list(raw, "max_instance_count", count, 0, problems, allow_null=True)
 
+    draining = _draining(raw, servers, problems)
+
     strategy = raw.get("strategy") or DEFAULT_STRATEGY
     if strategy not in STRATEGIES:
         problems.append(f"strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -157,7 +195,7 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
         raise InvalidServerConfig(problems)
 
     assert weights is not None
-    known = {"id", "servers", "weights", "current_instance_count", "strategy", *OPTIONAL_LISTS}
+    known = {"id", "servers", "weights", "current_instance_count", "strategy", "draining", *OPTIONAL_LISTS}
     return FleetConfig(
         servers=tuple(servers),
         weights=tuple(int(w or 0) for w in weights),
@@ -165,5 +203,6 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
         capacity_units=tuple(int(u or 1) for u in units) if units else (1,) * count,
         max_instance_count=tuple(caps) if caps else (None,) * count,
         strategy=strategy,
+        draining=frozenset(draining),
         extra={k: v for k, v in raw.items() if k not in known},
     )

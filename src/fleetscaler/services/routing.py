@@ -49,6 +49,7 @@ class FleetRouter:
         request = parse_invocation(headers, body, self.settings.allowed_input_prefixes)
         ticket = self.store.next_route()
         config = validate_server_config(ticket.config, self.resource_name)
-        index = pick(config.weights, ticket.counter)
+        # No weight anywhere (a fleet at zero): the request waits where the fleet wakes up.
+        index = pick(config.weights, ticket.counter) if any(config.weights) else config.wake_up_index
         invocation = self.invoker(config.endpoint_name(self.resource_name, index), request)
         return RoutedRequest(counter=ticket.counter, invocation=invocation)
