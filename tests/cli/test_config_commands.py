@@ -289,6 +289,13 @@ def test_export_import_round_trip_is_exact(table: str, run: Any, tmp_path: Path)
     assert "no change" in again.out
 
 
+def test_export_to_a_missing_directory_is_one_line(table: str, run: Any, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "items.jsonl"
+    result = run("config", "export", str(target))
+    assert result.code == 2
+    assert result.err.strip() == f"error: {target}: cannot write the export (No such file or directory)"
+
+
 def test_import_bumps_version_and_shows_diff(table: str, run: Any, tmp_path: Path) -> None:
     # Given a file with other weights and the same version as the table
     line = next(x for x in DATA_FILE.read_text().splitlines() if '"server_config"' in x)

@@ -267,6 +267,7 @@ def test_missing_credentials_is_one_line(
         ([], "error: give --input s3://bucket/key or --body-file FILE"),
         (["--input", "s3://b/k", "--header", "novalue"], "error: --header: 'novalue' must be NAME=VALUE"),
         (["--input", "s3://b/k", "--header", "RequestTTLSeconds=5"], "RequestTTLSeconds: must be from 60 to 21600"),
+        (["--input", "s3://b/k", "--header", "RequestTTLSeconds=--60"], "RequestTTLSeconds: must be a whole number"),
         (["--input", "s3://b/k", "--count", "0"], "Invalid value for '--count'"),
     ],
 )

@@ -138,6 +138,8 @@ def test_base64_body_is_decoded(
     [
         ({"RequestTTLSeconds": "10"}, 400, "RequestTTLSeconds: must be from 60 to 21600 seconds, got 10"),
         ({"InvocationTimeoutSeconds": "x"}, 400, "InvocationTimeoutSeconds: must be a whole number"),
+        ({"RequestTTLSeconds": "--60"}, 400, "RequestTTLSeconds: must be a whole number"),
+        ({"RequestTTLSeconds": "6\u00b2"}, 400, "RequestTTLSeconds: must be a whole number"),
         ({"InputLocation": "s3://other-bucket/x.csv"}, 403, "outside the allowed input prefixes"),
     ],
 )

@@ -457,7 +457,10 @@ def export(cli: CliContext, file: str) -> None:
     if file == "-":
         click.echo(text, nl=False)
         return
-    Path(file).write_text(text, encoding="utf-8")
+    try:
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{file}: cannot write the export ({exc.strerror or exc})") from None
     cli.emit({"file": file, "items": len(items)}, f"exported {len(items)} items from {cli.table_name} to {file}")
 
 

@@ -39,6 +39,11 @@ def _json_body() -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidRequest("body", f"must be valid JSON ({exc.msg} at character {exc.pos})") from exc
+    except ValueError as exc:
+        # Python refuses to convert integers of more than 4300 digits; no capacity is that large.
+        raise InvalidRequest("body", "must not contain a number with thousands of digits") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("body", "must be a flat JSON object, not nested thousands of levels deep") from exc
 
 
 @app.get("/scalableTargetDimensions/<dimension_id>")

@@ -6,6 +6,7 @@ sends (Authorization, cookies, tracing) is dropped here and never logged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +65,18 @@ def _printable_ascii(field: str, value: str, max_len: int, *, min_len: int = 1) 
     return value
 
 
+WHOLE_NUMBER_RE = re.compile(r"-?[0-9]+")
+# Longer than any allowed value; also keeps int() away from Python's 4300-digit conversion limit.
+MAX_DIGITS = 9
+
+
 def _integer(field: str, value: str, low: int, high: int) -> int:
     text = value.strip()
-    if not text.lstrip("-").isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and friends, which int() then rejects.
+    if not WHOLE_NUMBER_RE.fullmatch(text):
         raise InvalidRequest(field, f"must be a whole number of seconds from {low} to {high}, got {value!r}")
+    if len(text.lstrip("-").lstrip("0")) > MAX_DIGITS:
+        raise InvalidRequest(field, f"must be from {low} to {high} seconds, got a {len(text)}-digit number")
     number = int(text)
     if not low <= number <= high:
         raise InvalidRequest(field, f"must be from {low} to {high} seconds, got {number}")

@@ -145,7 +145,7 @@ def parse_desired_capacity(body: Any, bounds: tuple[int, int]) -> int:
     value = body["desiredCapacity"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest("desiredCapacity", f"must be a number, got {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidRequest("desiredCapacity", f"must be a finite number, got {value!r}")
     if value < 0:
         raise InvalidRequest("desiredCapacity", f"must be >= 0, got {value!r}")
@@ -156,10 +156,11 @@ def parse_desired_capacity(body: Any, bounds: tuple[int, int]) -> int:
     if desired < low:
         raise InvalidRequest("desiredCapacity", f"must be at least {low} (MIN_CAPACITY), got {desired}")
     if desired > high:
+        shown = str(desired) if desired < 10**12 else f"a {len(str(desired))}-digit number"
         raise InvalidRequest(
             "desiredCapacity",
             f"must be at most {high} (MAX_CAPACITY, by default the sum of max_instance_count x capacity_units), "
-            f"got {desired}",
+            f"got {shown}",
         )
     return desired
 

@@ -34,6 +34,13 @@ def call(event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:
         ('{"desiredCapacity": 2.5}', "desiredCapacity: must be a whole number (no fractional part), got 2.5"),
         ('{"desiredCapacity": 31}', "desiredCapacity: must be at most 30 (MAX_CAPACITY"),
         ('{"desiredCapacity": 1e300}', "desiredCapacity: must be at most 30"),
+        (
+            '{"desiredCapacity": ' + "9" * 500 + "}",
+            "desiredCapacity: must be at most 30 (MAX_CAPACITY, by default the sum of max_instance_count x "
+            "capacity_units), got a 500-digit number",
+        ),
+        ('{"desiredCapacity": ' + "9" * 5000 + "}", "body: must not contain a number with thousands of digits"),
+        ("[" * 100_000 + "]" * 100_000, "body: must be a flat JSON object"),
     ],
 )
 def test_bad_desired_capacity_is_400_naming_the_rule(
