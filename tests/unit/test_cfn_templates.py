@@ -164,6 +164,16 @@ def test_lambda_roles_are_least_privilege(fleet: dict[str, Any]) -> None:
     assert "sagemaker:UpdateEndpointWeightsAndCapacities" not in router_actions
 
 
+def test_router_api_passes_binary_payloads_as_the_local_gateway_does(fleet: dict[str, Any]) -> None:
+    from fleetscaler.local.gateway import DEFAULT_BINARY_MEDIA_TYPES
+
+    apis = resources_of_type(fleet, "AWS::ApiGateway::RestApi")
+    assert apis["RouterApi"]["Properties"]["BinaryMediaTypes"] == list(DEFAULT_BINARY_MEDIA_TYPES)
+    assert "application/octet-stream" in DEFAULT_BINARY_MEDIA_TYPES
+    # The scaling API only ever carries JSON
+    assert "BinaryMediaTypes" not in apis["ScalingApi"]["Properties"]
+
+
 def test_apis_require_iam_and_each_permission_names_its_method(fleet: dict[str, Any]) -> None:
     methods = resources_of_type(fleet, "AWS::ApiGateway::Method")
     assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"POST", "GET", "PATCH"}

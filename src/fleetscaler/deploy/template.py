@@ -34,6 +34,15 @@ SCALING_RESOURCE_ID = (
     f"scalableTargetDimensions/{DIMENSION_ID}"
 )
 WAKE_UP_METRIC = "HasBacklogWithoutCapacity"
+# Content types the router API treats as binary (the local gateway uses the same list).
+ROUTER_BINARY_MEDIA_TYPES: tuple[str, ...] = (
+    "application/octet-stream",
+    "application/x-npy",
+    "application/x-protobuf",
+    "image/*",
+    "audio/*",
+    "video/*",
+)
 
 Json = dict[str, Any]
 
@@ -334,16 +343,16 @@ def _role(function: str, statements: list[Json]) -> Json:
     }
 
 
-def _rest_api(name: str, description: str) -> Json:
-    return {
-        "Type": "AWS::ApiGateway::RestApi",
-        "Properties": {
-            "Name": sub(f"${{AWS::StackName}}-{name}"),
-            "Description": description,
-            "EndpointConfiguration": {"Types": ["REGIONAL"]},
-            "DisableExecuteApiEndpoint": False,
-        },
+def _rest_api(name: str, description: str, binary_media_types: tuple[str, ...] = ()) -> Json:
+    properties: Json = {
+        "Name": sub(f"${{AWS::StackName}}-{name}"),
+        "Description": description,
+        "EndpointConfiguration": {"Types": ["REGIONAL"]},
+        "DisableExecuteApiEndpoint": False,
     }
+    if binary_media_types:
+        properties["BinaryMediaTypes"] = list(binary_media_types)
+    return {"Type": "AWS::ApiGateway::RestApi", "Properties": properties}
 
 
 def _api_resource(api: str, parent: Any, path_part: str) -> Json:
@@ -565,7 +574,11 @@ def _router_api() -> Json:
                                              "EndpointName")}
     deployment = _deployment_id("RouterApi", methods)
     return {
-        "RouterApi": _rest_api("router", "fleetscaler router: POST /endpoints/{EndpointName}"),
+        # Inline payloads of these types reach the router base64-encoded and byte-exact; without them API
+        # Gateway would pass binary bodies as (mangled) UTF-8 text.
+        "RouterApi": _rest_api(
+            "router", "fleetscaler router: POST /endpoints/{EndpointName}", ROUTER_BINARY_MEDIA_TYPES
+        ),
         "RouterEndpointsResource": _api_resource("RouterApi", att("RouterApi", "RootResourceId"), "endpoints"),
         "RouterFleetResource": _api_resource("RouterApi", ref("RouterEndpointsResource"), "{EndpointName}"),
         **methods,

@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fleetscaler import clock
+from fleetscaler.deploy.template import ROUTER_BINARY_MEDIA_TYPES
 from fleetscaler.local.sigv4 import (
     MAX_CLOCK_SKEW_SECONDS,
     HttpAnswer,
@@ -60,14 +61,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST payload limit
 INTEGRATION_TIMEOUT_MS = 29_000
-DEFAULT_BINARY_MEDIA_TYPES: tuple[str, ...] = (
-    "application/octet-stream",
-    "application/x-npy",
-    "application/x-protobuf",
-    "image/*",
-    "audio/*",
-    "video/*",
-)
+# The router API's BinaryMediaTypes in the template.
+DEFAULT_BINARY_MEDIA_TYPES: tuple[str, ...] = ROUTER_BINARY_MEDIA_TYPES
 INTERNAL_SERVER_ERROR = "Internal server error"
 
 
