@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from fleetscaler.errors import FleetscalerError, InvalidRequest
+from fleetscaler.errors import ConcurrentModification, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
 from fleetscaler.services.scaling import get_engine
@@ -62,12 +62,22 @@ def patch_dimension(dimension_id: str) -> Response:
     return json_response(200, view.to_response())
 
 
+# Application Auto Scaling's custom-resource contract names 400, 403, 404, 429 and 500 only; what it does
+# with other codes is undocumented, so a lost write race is "retry later" and the rest is a server error.
+CONTRACT_STATUS = {409: 429, 502: 500, 503: 500}
+RACE_RETRY_AFTER_SECONDS = 1
+
+
 @app.exception_handler(FleetscalerError)
 def handle_domain_error(error: FleetscalerError) -> Response:
-    status = status_for(error)
+    status = CONTRACT_STATUS.get(status_for(error), status_for(error))
     log = logger.error if status >= 500 else logger.warning
     log("request failed", status=status, error=type(error).__name__, reason=error.message)
-    return error_response(error)
+    response = error_response(error)
+    response.status_code = status
+    if isinstance(error, ConcurrentModification):
+        response.headers["Retry-After"] = str(RACE_RETRY_AFTER_SECONDS)
+    return response
 
 
 @app.exception_handler(Exception)

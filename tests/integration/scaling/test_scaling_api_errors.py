@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fleetscaler.errors import ConcurrentModification, FleetscalerError, StoreUnavailable, UpstreamRejected
 from fleetscaler.handlers import scaling_api
 from tests.integration.scaling.conftest import ProvisioningSageMaker, scaling_event, set_config, table_item
 
@@ -88,6 +89,41 @@ def test_unknown_dimension_is_404(fleet: ProvisioningSageMaker, lambda_context: 
     assert status == 404
     assert answer == {"message": "scalableTargetDimensionId 'other' is not known here"}
     assert fleet.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ConcurrentModification("the scaling state kept changing under this request; try again"), 429),
+        (UpstreamRejected("endpoint-1: no such endpoint", "ValidationException"), 500),
+        (StoreUnavailable("metadata table fleetscaler-test is unreachable"), 500),
+    ],
+)
+def test_server_side_errors_use_only_the_contract_status_codes(
+    fleet: ProvisioningSageMaker,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    error: FleetscalerError,
+    status: int,
+) -> None:
+    # Given the engine fails in a way that is not the caller's fault
+    def fail(self: Any, dimension_id: str) -> None:
+        raise error
+
+    monkeypatch.setattr("fleetscaler.services.scaling.ScalingEngine.get", fail)
+    # When AAS polls / Then it gets a status its contract lists (400, 403, 404, 429, 500) and the reason
+    response = scaling_api.handler(scaling_event("GET"), lambda_context)
+    assert response["statusCode"] == status
+    assert json.loads(response["body"]) == {"message": error.message}
+    if status == 429:
+        assert response["multiValueHeaders"]["Retry-After"] == ["1"]
+
+
+def test_invalid_server_config_is_500_naming_the_rule(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
+    set_config(weights=[1, -1, 1])
+    status, answer = call(scaling_event("GET"), lambda_context)
+    assert status == 500
+    assert "weights[1]: must be a whole number >= 0, got -1" in answer["message"]
 
 
 def test_url_encoded_dimension_id_is_accepted(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
