@@ -15,9 +15,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.errors import FleetNotFound, InvalidRequest
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
+from fleetscaler.handlers.service import service_name
 from fleetscaler.services.scaling import get_engine
 
-logger = Logger(service="fleetscaler-endpoint-state")
+logger = Logger(service=service_name("fleetscaler-endpoint-state"))
 
 DETAIL_TYPE = "SageMaker Endpoint State Change"
 

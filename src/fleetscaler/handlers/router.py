@@ -16,9 +16,10 @@ from fleetscaler.dal import get_store
 from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.emf import emit_counts
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.handlers.service import service_name
 from fleetscaler.services.routing import FleetRouter
 
-logger = Logger(service="fleetscaler-router")
+logger = Logger(service=service_name("fleetscaler-router"))
 app = APIGatewayRestResolver()
 
 

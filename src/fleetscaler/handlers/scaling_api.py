@@ -19,9 +19,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleetscaler.errors import ConcurrentModification, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.handlers.service import service_name
 from fleetscaler.services.scaling import get_engine
 
-logger = Logger(service="fleetscaler-scaling-api")
+logger = Logger(service=service_name("fleetscaler-scaling-api"))
 app = APIGatewayRestResolver()
 
 
