@@ -44,6 +44,7 @@ def test_every_problem_is_named_with_its_field() -> None:
         "traffic": [{"minutes": 0, "rps": 1}, {"minutes": 5}],
         "faults": {"capacity_shortage": [{"server": "zz", "to_minute": 3}], "events": {"loss": 2}},
         "expect": {"final_capacity": "lots"},
+        "policy": {"type": "Reactive"},
     }
     # When it is parsed
     with pytest.raises(ScenarioError) as caught:
@@ -60,6 +61,7 @@ def test_every_problem_is_named_with_its_field() -> None:
         "faults.capacity_shortage[0].server: 'zz' is not one of the fleet's servers",
         "faults.events.loss: must be a number >= 0.0 and <= 1.0",
         "expect.final_capacity: must be a whole number or [low, high]",
+        "policy.type: must be one of TargetTracking, StepScaling, got 'Reactive'",
     ]
     for text in expected:
         assert any(p.startswith(text) for p in problems), (text, problems)

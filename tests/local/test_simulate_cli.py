@@ -76,3 +76,45 @@ def test_bad_scenario_and_strategy_are_one_line_errors(tmp_path: Path, capsys: p
     assert bad_file_err.startswith("error: ") and "fleet.endpoints[1].capacity_units" in bad_file_err
     assert bad_file_err.count("\n") == 1
     assert bad_strategy == 2 and "--strategy" in bad_strategy_err
+
+
+STEP_FLEET = """
+name: stepped
+seed: 5
+step_seconds: 5
+fleet:
+  resource_name: stepped
+  unit_requests_per_second: 0.05
+  provisioning_seconds: 120
+  endpoints:
+    - {server: a, capacity_units: 1, initial_instances: 1, max_instances: 6}
+    - {server: b, capacity_units: 2, initial_instances: 0, max_instances: 3}
+traffic:
+  - {minutes: 8, rps: 0.3}
+  - {minutes: 22, rps: 0.02}
+drain_minutes: 2
+policy:
+  min_capacity: 1
+  max_capacity: 10
+  target_backlog_per_instance: 3
+  step_scale_in_backlog_per_instance: 1
+  scale_out_cooldown: 60
+  scale_in_cooldown: 60
+expect: {lost: 0}
+"""
+
+
+def test_simulate_with_the_templates_step_scaling_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a one-instance fleet six times overloaded, then nearly idle
+    scenario = tmp_path / "stepped.yaml"
+    scenario.write_text(STEP_FLEET)
+    # When simulated with the template's StepScaling policy instead of the scenario's target tracking
+    status = main(["simulate", str(scenario), "--policy", "StepScaling", "--out", str(tmp_path / "o"), "--quiet"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "step scaling: out at backlog per instance >= 3, in below 1" in printed
+    # Then it scales out by the big step (+2: backlog per instance at least twice the threshold)
+    assert re.search(r"desired +1 -> 3 +Successful", printed), printed
+    # And back in one unit at a time once the backlog stayed low for 15 minutes
+    steps_in = [(int(a), int(b)) for a, b in re.findall(r"desired +(\d+) -> (\d+) ", printed) if int(b) < int(a)]
+    assert steps_in and all(a - b == 1 for a, b in steps_in), printed

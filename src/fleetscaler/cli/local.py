@@ -26,9 +26,17 @@ class ExpectationsNotMet(click.ClickException):
 @click.command("simulate")
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--strategy", type=click.Choice(STRATEGIES), help="Placement strategy (default: the scenario's).")
+@click.option(
+    "--policy",
+    "policy_type",
+    type=click.Choice(["TargetTracking", "StepScaling"]),
+    help="Scaling policy type, as the template's ScalingPolicyType (default: the scenario's).",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--quiet", is_flag=True, help="No live progress lines.")
-def simulate(scenario_file: Path, strategy: str | None, out_dir: Path | None, quiet: bool) -> None:
+def simulate(
+    scenario_file: Path, strategy: str | None, policy_type: str | None, out_dir: Path | None, quiet: bool
+) -> None:
     """Run SCENARIO_FILE on the local fleet; write timeline.png and summary.txt (exit 1 if expectations fail)."""
     from fleetscaler.local.report import run_and_report, summary_text
     from fleetscaler.local.scenario import ScenarioError, load_scenario
@@ -37,6 +45,8 @@ def simulate(scenario_file: Path, strategy: str | None, out_dir: Path | None, qu
         scenario = load_scenario(scenario_file)
         if strategy:
             scenario = scenario.with_strategy(strategy)
+        if policy_type:
+            scenario = scenario.with_policy_type(policy_type)
     except ScenarioError as exc:
         raise CliError(str(exc)) from exc
     out_dir = out_dir or DEFAULT_OUT / f"{scenario.name}-{scenario.strategy}"

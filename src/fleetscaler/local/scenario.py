@@ -71,10 +71,16 @@ class EventFaultSpec:
     delay_seconds: tuple[float, float] = (0.0, 0.0)
 
 
+POLICY_TYPES: tuple[str, ...] = ("TargetTracking", "StepScaling")
+
+
 @dataclass(frozen=True)
 class PolicySpec:
-    """The fleet's Application Auto Scaling set-up (capacity counted in units)."""
+    """The fleet's Application Auto Scaling set-up (capacity counted in units), as the template's parameters:
+    `type` is ScalingPolicyType, `target_backlog_per_instance` the target (or step scale-out threshold)."""
 
+    type: str = "TargetTracking"
+    step_scale_in_backlog_per_instance: float = 1.0
     min_capacity: int = 0
     max_capacity: int | None = None
     target_backlog_per_instance: float = 5.0
@@ -135,6 +141,11 @@ class Scenario:
         if strategy not in STRATEGIES:
             raise ScenarioError(self.source or self.name, [f"strategy: must be one of {', '.join(STRATEGIES)}"])
         return replace(self, strategy=strategy)
+
+    def with_policy_type(self, policy_type: str) -> Scenario:
+        if policy_type not in POLICY_TYPES:
+            raise ScenarioError(self.source or self.name, [f"policy.type: must be one of {', '.join(POLICY_TYPES)}"])
+        return replace(self, policy=replace(self.policy, type=policy_type))
 
     def lighter(self, factor: float, step_seconds: float | None = None) -> Scenario:
         """The same story with `factor` times the requests: load, per-instance throughput and the backlog target
@@ -340,7 +351,15 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
     if max_capacity is not None and (not isinstance(max_capacity, int) or max_capacity < 0):
         r.problems.append(f"policy.max_capacity: must be a whole number >= 0, got {max_capacity!r}")
         max_capacity = None
+    policy_type = policy_raw.get("type", "TargetTracking")
+    if policy_type not in POLICY_TYPES:
+        r.problems.append(f"policy.type: must be one of {', '.join(POLICY_TYPES)}, got {policy_type!r}")
+        policy_type = "TargetTracking"
     policy = PolicySpec(
+        type=str(policy_type),
+        step_scale_in_backlog_per_instance=r.number(
+            policy_raw, "step_scale_in_backlog_per_instance", "policy.", 1.0
+        ),
         min_capacity=r.integer(policy_raw, "min_capacity", "policy.", 0),
         max_capacity=max_capacity,
         target_backlog_per_instance=r.number(policy_raw, "target_backlog_per_instance", "policy.", 5.0, strict=True),

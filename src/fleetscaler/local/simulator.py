@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 from fleetscaler.local.sagemaker_emulator import EventFaults
-from fleetscaler.local.scenario import Scenario
+from fleetscaler.local.scenario import PolicySpec, Scenario
 from fleetscaler.local.stack import LocalStack
 
 Progress = Callable[[str], None]
@@ -492,22 +492,53 @@ def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscale
         cloudwatch=boto3.client("cloudwatch", endpoint_url=stack.moto_url),
         poll_interval=max(scenario.step_seconds, 30.0),
     )
-    aas.put_scaling_policy(
-        aas_module.TargetTrackingPolicy(
-            "fleet-backlog",
-            aas_module.fleet_backlog_metric(scenario.resource_name, servers),
-            policy.target_backlog_per_instance,
-            scale_out_cooldown=policy.scale_out_cooldown,
-            scale_in_cooldown=policy.scale_in_cooldown,
+    backlog = aas_module.fleet_backlog_metric(scenario.resource_name, servers)
+    if policy.type == "StepScaling":
+        for step_policy in step_scaling_policies(aas_module, backlog, policy):
+            aas.put_scaling_policy(step_policy)
+        described = (
+            f"step scaling: out at backlog per instance >= {policy.target_backlog_per_instance:g}, "
+            f"in below {policy.step_scale_in_backlog_per_instance:g}"
         )
-    )
-    described = f"target tracking: backlog per instance {policy.target_backlog_per_instance:g}"
+    else:
+        aas.put_scaling_policy(
+            aas_module.TargetTrackingPolicy(
+                "fleet-backlog",
+                backlog,
+                policy.target_backlog_per_instance,
+                scale_out_cooldown=policy.scale_out_cooldown,
+                scale_in_cooldown=policy.scale_in_cooldown,
+            )
+        )
+        described = f"target tracking: backlog per instance {policy.target_backlog_per_instance:g}"
     if policy.wake_up:
         aas.put_scaling_policy(
             aas_module.scale_from_zero_policy(scenario.resource_name, servers[0], cooldown=policy.scale_out_cooldown)
         )
         described += f", wake-up on {scenario.endpoint_name(servers[0])}"
     return aas, described + f", capacity {aas.min_capacity}..{aas.max_capacity}"
+
+
+def step_scaling_policies(aas_module: Any, backlog: Any, policy: PolicySpec) -> list[Any]:
+    """The template's StepScaling pair on the fleet's MAX backlog per instance: +1 from the threshold, +2 from
+    twice it (2 of 2 minutes); -1 after 15 minutes below the scale-in level."""
+    target = policy.target_backlog_per_instance
+    step, alarm = aas_module.StepAdjustment, aas_module.Alarm
+    scale_out = aas_module.StepScalingPolicy(
+        "step-out",
+        alarm("step-out", backlog, target, "GreaterThanOrEqualToThreshold", 2, 2),
+        (step(1, lower_bound=0, upper_bound=target), step(2, lower_bound=target)),
+        "ChangeInCapacity",
+        policy.scale_out_cooldown,
+    )
+    scale_in = aas_module.StepScalingPolicy(
+        "step-in",
+        alarm("step-in", backlog, policy.step_scale_in_backlog_per_instance, "LessThanThreshold", 15, 15),
+        (step(-1, upper_bound=0),),
+        "ChangeInCapacity",
+        policy.scale_in_cooldown,
+    )
+    return [scale_out, scale_in]
 
 
 def _read_table(store: Any) -> tuple[Any, dict[str, Any]]:
