@@ -187,6 +187,18 @@ def test_capped_to_zero_endpoint_gets_no_new_requests_while_it_is_emptied() -> N
     assert decision.weights == (1, 0, 1)
 
 
+def test_endpoint_scaled_in_to_zero_stops_taking_requests_at_once() -> None:
+    # Given a steady fleet of 3 x 1 instance
+    state = new_desired(ScalingState(desired=3, status=SUCCESSFUL), 1, T0)
+    # When desired drops to 1 / Then endpoints 2 and 3 are scaled to 0 and get weight 0 in the same step
+    decision = run(state, fleet(), [in_service(1)] * 3)
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("2", 0), ("3", 0)]
+    assert decision.weights == (1, 0, 0)
+    # And while they wind down (still serving their queues), no new request goes to them
+    during = run(decision.state, fleet(), [in_service(1), updating(1, 0), updating(1, 0)], T0 + 30)
+    assert during.weights == (1, 0, 0)
+
+
 def test_draining_endpoint_keeps_its_instances_until_released_and_others_take_its_share() -> None:
     # Given a steady fleet of 3 x 1 instance (desired 3)
     state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)

@@ -371,7 +371,10 @@ def reconcile(
         updates=tuple(updates),
         actual_capacity=actual,
         serving_counts=serving,
+        # An endpoint the plan takes to 0 gets no new requests while its instances wind down: what it
+        # queued now would wait for capacity it is about to lose.
         weights=routing_weights(
-            [n if fleet.takes_requests(i) else 0 for i, n in enumerate(serving)], fleet.capacity_units
+            [n if fleet.takes_requests(i) and placement.targets[i] > 0 else 0 for i, n in enumerate(serving)],
+            fleet.capacity_units,
         ),
     )
