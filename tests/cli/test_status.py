@@ -59,6 +59,20 @@ def test_status_shows_dimension_endpoints_and_backlog(table: str, run: Any) -> N
     assert "give --resource-id (or --stack)" in result.out
 
 
+def test_status_marks_draining_endpoints(table: str, run: Any) -> None:
+    create_endpoints("endpoint-1", "endpoint-2", "endpoint-3")
+    boto3.resource("dynamodb").Table("fleetscaler-test").update_item(
+        Key={"id": "server_config"}, UpdateExpression="SET draining = :d", ExpressionAttributeValues={":d": ["2"]}
+    )
+    result = run("status")
+    assert result.code == 0, result.err
+    rows = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("endpoint-")}
+    assert "InService, draining" in rows["endpoint-2"]
+    assert "draining" not in rows["endpoint-1"] + rows["endpoint-3"]
+    data = json.loads(run("--output", "json", "status").out)
+    assert [e["draining"] for e in data["endpoints"]] == [False, True, False]
+
+
 def test_status_reads_scaling_activities(table: str, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given Application Auto Scaling has two activities for the fleet's scalable target
     client = boto3.client("application-autoscaling")

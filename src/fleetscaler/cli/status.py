@@ -91,6 +91,7 @@ def endpoints_section(cli: CliContext) -> tuple[list[dict[str, Any]], str | None
                 "max_instance_count": config.max_instance_count[i],
                 "backlog_per_instance": backlog_per_instance(cli, name),
                 "failure_reason": state.failure_reason,
+                "draining": config.is_draining(i),
             }
         )
     return rows, None
@@ -173,7 +174,7 @@ def render(data: dict[str, Any]) -> str:
                 [
                     [
                         e["endpoint"],
-                        e["status"],
+                        e["status"] + (", draining" if e.get("draining") else ""),
                         e["instances"],
                         e["recorded_instances"],
                         e["weight"],
