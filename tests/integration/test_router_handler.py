@@ -103,6 +103,17 @@ def test_scaled_to_zero_with_first_endpoint_draining_queues_on_the_next_one(
     assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-2"] * 2
 
 
+def test_draining_endpoint_gets_no_request_whatever_its_weight(
+    table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
+) -> None:
+    # Given endpoint 2 listed in draining by a hand edit that left its weight at 1
+    set_config(weights=[1, 1, 1], draining=["2"])
+    # When requests arrive / Then they go to endpoints 1 and 3 only, alternately
+    for _ in range(4):
+        call(router_event(), lambda_context)
+    assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-1", "endpoint-3"] * 2
+
+
 def test_weight_set_to_zero_takes_effect_on_the_next_request(
     table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
 ) -> None:

@@ -178,13 +178,29 @@ def test_draining_a_settled_fleet_is_timed_from_when_it_starts() -> None:
     assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
 
 
-def test_capped_to_zero_endpoint_gets_no_new_requests_while_it_is_emptied() -> None:
-    # Given endpoint 2 capped at 0 while its replacement provisions
+def test_capped_to_zero_endpoint_serves_until_its_removal_goes_out() -> None:
+    # Given endpoint 2 capped at 0 while its replacement provisions (make before break holds its removal)
     state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
-    decision = run(state, fleet(caps=(10, 0, 10)), [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
-    # Then its instance still counts as capacity (make before break) but its routing weight is 0
-    assert decision.actual_capacity == 3
-    assert decision.weights == (1, 0, 1)
+    capped = fleet(caps=(10, 0, 10))
+    waiting = run(state, capped, [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
+    # Then it still counts and keeps taking requests: it is capacity that serves
+    assert waiting.actual_capacity == 3
+    assert waiting.weights == (1, 1, 1)
+    # When the replacement serves / Then its removal goes out and from then on it gets no new request
+    replaced = run(waiting.state, capped, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 300)
+    assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
+    assert replaced.weights == (2, 0, 1)
+    winding = run(replaced.state, capped, [in_service(2, 3000), updating(1, 0), in_service(1)], T0 + 330)
+    assert winding.weights == (2, 0, 1)
+
+
+def test_only_serving_endpoint_keeps_its_weight_while_its_replacement_provisions() -> None:
+    # Given a prioritized fleet whose preferred endpoint came back at 0 while endpoint 2 carries everything
+    config = fleet(counts=(0, 3), units=(1, 1), caps=(10, 10), strategy="prioritized")
+    decision = run(ScalingState(desired=3, status=SUCCESSFUL), config, [in_service(0), in_service(3)])
+    # Then endpoint 1 is refilled, endpoint 2's removal is held, and requests still go where capacity serves
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("1", 3)]
+    assert decision.weights == (0, 1)
 
 
 def test_endpoint_scaled_in_to_zero_stops_taking_requests_at_once() -> None:
@@ -224,13 +240,39 @@ def test_draining_endpoint_keeps_its_instances_until_released_and_others_take_it
 
 
 def test_draining_first_endpoint_moves_the_wake_up_from_zero() -> None:
-    # Given a fleet at zero whose first endpoint is draining
-    config = fleet(counts=(0, 0, 0), draining=("1",))
+    # Given a fleet at zero whose first endpoint has been drained and released
+    config = fleet(counts=(0, 0, 0), caps=(0, 10, 10), draining=("1",))
     at_zero = ScalingState(desired=0, status=SUCCESSFUL)
     # Then requests wait on endpoint 2, and waking up puts the first instance there
     assert config.wake_up_index == 1
     back = run(new_desired(at_zero, 1, T0), config, [in_service(0)] * 3)
     assert [(u.server, u.instance_count) for u in back.updates] == [("2", 1)]
+
+
+def test_draining_endpoint_without_instances_gets_one_to_serve_its_queue() -> None:
+    # Given endpoint 3, taken to 0 by a scale-in, is drained (not yet released)
+    config = fleet(counts=(1, 1, 0), draining=("3",))
+    state = ScalingState(desired=2, status=SUCCESSFUL)
+    # Then it gets one instance back for what it queued, which does not count as fleet capacity
+    decision = run(state, config, [in_service(1), in_service(1), in_service(0)])
+    assert [(u.server, u.instance_count) for u in decision.updates] == [("3", 1)]
+    served = run(decision.state, config, [in_service(1), in_service(1), in_service(1, 3000)], T0 + 300)
+    assert served.actual_capacity == 2
+    assert served.weights == (1, 1, 0)
+    assert served.state.status == SUCCESSFUL
+    # But not while it is backed off after a failure
+    backed_off = mark_unavailable(state, "3", "quota", T0, BACKOFF)
+    assert run(backed_off, config, [in_service(1), in_service(1), in_service(0)]).updates == ()
+
+
+def test_released_endpoint_is_not_asked_again_while_backed_off() -> None:
+    # Given a released draining endpoint whose scale-in was rejected (backed off)
+    config = fleet(caps=(10, 10, 0), draining=("3",))
+    state = mark_unavailable(ScalingState(desired=2, status=IN_PROGRESS), "3", "rejected", T0, BACKOFF)
+    # Then no update goes to it until the back-off ends
+    assert run(state, config, [in_service(1), in_service(1), in_service(1)], T0 + 10).updates == ()
+    later = run(state, config, [in_service(1), in_service(1), in_service(1)], T0 + BACKOFF + 1)
+    assert [(u.server, u.instance_count) for u in later.updates] == [("3", 0)]
 
 
 def test_scale_to_zero_and_back_from_the_first_endpoint() -> None:

@@ -49,7 +49,9 @@ class FleetRouter:
         request = parse_invocation(headers, body, self.settings.allowed_input_prefixes)
         ticket = self.store.next_route()
         config = validate_server_config(ticket.config, self.resource_name)
-        # No weight anywhere (a fleet at zero): the request waits where the fleet wakes up.
-        index = pick(config.weights, ticket.counter) if any(config.weights) else config.wake_up_index
+        # A draining endpoint never gets a request, whatever weight a hand edit left it. No weight anywhere
+        # (a fleet at zero): the request waits where the fleet wakes up.
+        weights = [0 if config.is_draining(i) else w for i, w in enumerate(config.weights)]
+        index = pick(weights, ticket.counter) if any(weights) else config.wake_up_index
         invocation = self.invoker(config.endpoint_name(self.resource_name, index), request)
         return RoutedRequest(counter=ticket.counter, invocation=invocation)
