@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from fleetscaler import clock
 from tests.cli.conftest import create_endpoints, get_config, set_config
 from tests.conftest import DATA_FILE, TABLE
 
@@ -159,8 +162,19 @@ def test_add_existing_endpoint_is_refused(table: str, run: Any) -> None:
     assert "servers[3]: '2' appears more than once" in result.err
 
 
-def publish_queue(endpoint: str, queued: float, age_seconds: float = 5) -> None:
-    """SageMaker's ApproximateBacklogSize datapoint for one endpoint, `age_seconds` old (CloudWatch lags)."""
+@pytest.fixture
+def fleet_clock() -> Iterator[clock.ManualClock]:
+    """The CLI's clock, an hour in the past, moved by the test: CloudWatch datapoints are placed around it."""
+    manual = clock.ManualClock(start=float(int(time.time())) - 3600)
+    previous = clock.set_clock(manual)
+    try:
+        yield manual
+    finally:
+        clock.set_clock(previous)
+
+
+def publish_queue(endpoint: str, queued: float, at: float) -> None:
+    """SageMaker's one-minute ApproximateBacklogSize datapoint for one endpoint, for the minute at `at`."""
     boto3.client("cloudwatch").put_metric_data(
         Namespace="AWS/SageMaker",
         MetricData=[
@@ -168,32 +182,40 @@ def publish_queue(endpoint: str, queued: float, age_seconds: float = 5) -> None:
                 "MetricName": "ApproximateBacklogSize",
                 "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
                 "Value": queued,
-                "Timestamp": datetime.now(UTC) - timedelta(seconds=age_seconds),
+                "Timestamp": datetime.fromtimestamp(at, UTC),
             }
         ],
     )
 
 
-def test_remove_endpoint_drains_then_releases_then_removes(table: str, run: Any) -> None:
+def test_remove_endpoint_drains_then_releases_then_removes(
+    table: str, run: Any, fleet_clock: clock.ManualClock
+) -> None:
+    t0 = fleet_clock.now()
+    # Given an empty-queue datapoint from before the drain (it says nothing about requests routed since)
+    publish_queue("endpoint-3", 0, t0 - 30)
     # When endpoint 3 (one instance) is removed
     first = run("config", "remove-endpoint", "3", "--yes")
-    # Then it is drained: no new requests (weight 0, listed in draining) but its instance and cap stay
+    # Then it is drained: no new requests (weight 0, listed in draining, since when) but instance and cap stay
     assert first.code == 0, first.err
-    assert "no ApproximateBacklogSize datapoint" in first.out
+    assert "no ApproximateBacklogSize datapoint from CloudWatch since the drain began" in first.out
     config = get_config()
     assert config["servers"] == ["1", "2", "3"]
     assert config["weights"] == [1, 1, 0]
     assert config["draining"] == ["3"]
+    assert config["draining_since"] == [int(t0)]
     assert config["max_instance_count"] == [10, 10, 10]
-    # Given CloudWatch still shows 4 requests queued on it
-    publish_queue("endpoint-3", 4, age_seconds=130)
+    # Given CloudWatch shows 4 requests still queued a minute later
+    publish_queue("endpoint-3", 4, t0 + 60)
+    fleet_clock.advance(120)
     # When the command is run again / Then its instance stays to work through them
     second = run("config", "remove-endpoint", "3", "--yes")
     assert second.code == 0, second.err
     assert "4 request(s) still queued" in second.out
     assert get_config()["max_instance_count"] == [10, 10, 10]
-    # Given its queue is now empty
-    publish_queue("endpoint-3", 0)
+    # Given its queue is then empty
+    publish_queue("endpoint-3", 0, t0 + 180)
+    fleet_clock.advance(120)
     # When run again / Then its instances are released (cap 0) and it waits for the scaling engine
     third = run("config", "remove-endpoint", "3", "--yes")
     assert third.code == 0, third.err
@@ -211,32 +233,91 @@ def test_remove_endpoint_drains_then_releases_then_removes(table: str, run: Any)
     assert config["current_instance_count"] == [2, 1]
     assert config["capacity_units"] == [1, 1]
     assert config["max_instance_count"] == [10, 10]
-    assert "draining" not in config
+    assert "draining" not in config and "draining_since" not in config
 
 
-def test_remove_endpoint_wait_polls_through_each_stage(table: str, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given an empty-queue datapoint from before the drain (it says nothing about requests routed since)
-    publish_queue("endpoint-3", 0, age_seconds=130)
+def test_remove_endpoint_wait_polls_through_each_stage(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch, fleet_clock: clock.ManualClock
+) -> None:
     polls: list[float] = []
 
     def fleet_moves_on(seconds: float) -> None:
-        # Then a fresh datapoint shows the queue empty, and later the scaling engine takes the instance
+        # Fleet time passes; a datapoint shows the queue empty, and later the engine takes the instance
         polls.append(seconds)
+        fleet_clock.advance(seconds)
         if len(polls) == 1:
-            publish_queue("endpoint-3", 0, age_seconds=2)
+            publish_queue("endpoint-3", 0, fleet_clock.now() - 10)
         if len(polls) == 2:
             set_config(current_instance_count=[1, 2, 0])
 
     monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_moves_on)
     # When removing with --wait
-    result = run("config", "remove-endpoint", "3", "--wait", "--interval", "1", "--yes")
-    # Then it waited for a datapoint newer than the drain, released the instance, waited for it to go, removed it
+    result = run("config", "remove-endpoint", "3", "--wait", "--interval", "60", "--yes")
+    # Then it waited for a datapoint from after the drain, released the instance, waited for it, removed it
     assert result.code == 0, result.err
     assert "waiting for endpoint-3: no ApproximateBacklogSize datapoint" in result.err
     assert "its queue is empty: releasing endpoint-3's instances" in result.out
     assert "waiting for endpoint-3: 1 instance(s) left" in result.err
-    assert polls == [1.0, 1.0]
+    assert polls == [60.0, 60.0]
     assert get_config()["servers"] == ["1", "2"]
+
+
+def test_remove_endpoint_wait_gives_up_after_its_timeout(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch, fleet_clock: clock.ManualClock
+) -> None:
+    monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_clock.advance)
+    result = run("config", "remove-endpoint", "3", "--wait", "--interval", "60", "--timeout", "300", "--yes")
+    assert result.code == 2
+    assert "after 300s; it stays drained, not removed" in result.err
+    assert get_config()["draining"] == ["3"]
+
+
+def test_remove_endpoint_rides_over_the_engines_own_writes(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the scaling engine rewrites weights and counts just before the CLI's drain write lands
+    from fleetscaler.dal.store import MetadataStore
+
+    original = MetadataStore.update_server_config
+    raced: list[int] = []
+
+    def engine_first(self: MetadataStore, changes: dict[str, Any], expected: int | None) -> int:
+        if not raced:
+            raced.append(1)
+            set_config(weights=[2, 1, 1], current_instance_count=[2, 1, 1])
+        return original(self, changes, expected)
+
+    monkeypatch.setattr(MetadataStore, "update_server_config", engine_first)
+    # When endpoint 3 is drained
+    result = run("config", "remove-endpoint", "3", "--yes")
+    # Then the drain is applied on top of the engine's values instead of being refused
+    assert result.code == 0, result.err
+    assert "the scaling engine updated weights or instance counts meanwhile" in result.out
+    config = get_config()
+    assert config["weights"] == [2, 1, 0]
+    assert config["current_instance_count"] == [2, 1, 1]
+    assert config["draining"] == ["3"]
+
+
+def test_remove_endpoint_refuses_when_an_operator_changed_the_config_meanwhile(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleetscaler.dal.store import MetadataStore
+
+    original = MetadataStore.update_server_config
+    raced: list[int] = []
+
+    def colleague_first(self: MetadataStore, changes: dict[str, Any], expected: int | None) -> int:
+        if not raced:
+            raced.append(1)
+            set_config(strategy="race")
+        return original(self, changes, expected)
+
+    monkeypatch.setattr(MetadataStore, "update_server_config", colleague_first)
+    result = run("config", "remove-endpoint", "3", "--yes")
+    assert result.code == 2
+    assert "server_config was changed by someone else" in result.err
+    assert "draining" not in get_config()
 
 
 def test_remove_endpoint_force_releases_without_queue_data(table: str, run: Any) -> None:
@@ -247,15 +328,32 @@ def test_remove_endpoint_force_releases_without_queue_data(table: str, run: Any)
     assert config["max_instance_count"] == [10, 10, 0]
 
 
-def test_remove_endpoint_with_a_queue_and_no_instance_says_how_to_proceed(table: str, run: Any) -> None:
-    # Given an endpoint with no instance but requests in its queue
+def test_remove_endpoint_with_a_queue_and_no_instance_waits_for_the_engine_to_serve_it(
+    table: str, run: Any, fleet_clock: clock.ManualClock
+) -> None:
+    # Given an endpoint a scale-in took to 0 instances, drained, with requests still in its queue
     set_config(current_instance_count=[1, 1, 0])
-    publish_queue("endpoint-3", 5)
-    # When removing it / Then it stays drained and the user is told why and what to do, in one line
+    assert run("config", "remove-endpoint", "3", "--yes").code == 0
+    publish_queue("endpoint-3", 5, fleet_clock.now() + 60)
+    fleet_clock.advance(120)
+    # When run again / Then it says the engine gives it an instance, and keeps it drained, not released
     result = run("config", "remove-endpoint", "3", "--yes")
-    assert result.code == 2
-    assert "endpoint-3 has 5 queued request(s) and no instance to work through them" in result.err
-    assert get_config()["draining"] == ["3"]
+    assert result.code == 0, result.err
+    assert "5 request(s) queued; the scaling engine is giving it an instance to serve them" in result.out
+    assert get_config()["max_instance_count"] == [10, 10, 10]
+
+
+def test_remove_endpoint_warns_about_the_wake_up_endpoint_and_tight_caps(table: str, run: Any) -> None:
+    # Given caps that leave the other endpoints 2 units of room for a desired capacity of 3
+    set_config(max_instance_count=[10, 1, 1])
+    # When the first endpoint (where a fleet at zero queues) is drained
+    result = run("config", "remove-endpoint", "1", "--yes")
+    # Then both consequences are spelled out, and the drain still happens
+    assert result.code == 0, result.err
+    assert "the other endpoints can hold at most 2 capacity units" in result.err
+    assert "but the desired capacity is 3" in result.err
+    assert "from now on requests at zero wait on endpoint-2" in result.err
+    assert get_config()["draining"] == ["1"]
 
 
 def test_remove_last_serving_endpoint_is_refused(table: str, run: Any) -> None:

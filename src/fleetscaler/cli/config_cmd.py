@@ -7,8 +7,10 @@ item in between, nothing is overwritten: the command shows what changed and stop
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,6 +41,9 @@ from fleetscaler.logic.server_config import STRATEGIES, FleetConfig, validate_se
 
 # Polling for `remove-endpoint --wait`; tests replace it so no real time passes.
 sleep: Callable[[float], None] = time.sleep
+# server_config attributes the scaling engine rewrites at every reconcile.
+ENGINE_OWNED_FIELDS = ("weights", "current_instance_count")
+ENGINE_RACE_RETRIES = 5
 # remove-endpoint releases an endpoint once this SageMaker metric (queued + in progress) is 0.
 QUEUE_METRIC = "ApproximateBacklogSize"
 # SageMaker publishes it every minute while the endpoint exists; older datapoints say nothing about now.
@@ -48,8 +53,9 @@ EDIT_HEADER = """\
 # server_config of fleet {fleet} (table {table}, version {version}).
 # Lists are index-aligned with servers: endpoint i is {fleet}-<servers[i]>.
 # max_instance_count: null means no cap; 0 releases the endpoint's instances. draining: servers that take
-# no new requests (weight 0) and get no new capacity. Weights are set by the scaling engine from serving
-# capacity. Save and quit to apply; an unchanged file changes nothing.
+# no new requests (weight 0) and get no new capacity; draining_since is remove-endpoint's record of when
+# each began. Weights are set by the scaling engine from serving capacity. Save and quit to apply; an
+# unchanged file changes nothing.
 """
 
 
@@ -96,27 +102,50 @@ def json_result(cli: CliContext, data: dict[str, Any]) -> None:
         cli.emit(data, "")
 
 
-def apply_change(cli: CliContext, read: VersionedConfig, proposed: Mapping[str, Any], fleet: str, yes: bool) -> int:
+def apply_change(
+    cli: CliContext,
+    read: VersionedConfig,
+    proposed: Mapping[str, Any],
+    fleet: str,
+    yes: bool,
+    rebuild: Callable[[VersionedConfig], Mapping[str, Any]] | None = None,
+) -> int:
     """Validate, show the diff, confirm, write conditionally. Returns the version now in the table.
 
-    InvalidServerConfig is a FleetscalerError: main() prints it as one line naming every broken rule.
+    With `rebuild`, a write that lost the race only to the scaling engine's own bookkeeping (weights and
+    instance counts, which it rewrites at every reconcile) is redone from a fresh read, a few times; any
+    other concurrent change is refused as always. InvalidServerConfig is a FleetscalerError: main() prints
+    it as one line naming every broken rule.
     """
-    validate_server_config(proposed, fleet)
-    before, after = config_view(read.config), config_view(proposed)
-    shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
-    if not shown:
-        note(cli, "no change: server_config already has these values")
-        return read.version or 0
-    note(cli, shown)
-    if not yes:
-        click.confirm("Write this change?", abort=True, err=True)
-    changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
-    try:
-        version = cli.store.update_server_config(changes, read.version)
-    except ConcurrentModification:
-        refuse_concurrent(cli, read)
-    note(cli, f"server_config written (version {version})")
-    return version
+    for _ in range(ENGINE_RACE_RETRIES):
+        validate_server_config(proposed, fleet)
+        before, after = config_view(read.config), config_view(proposed)
+        shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
+        if not shown:
+            note(cli, "no change: server_config already has these values")
+            return read.version or 0
+        note(cli, shown)
+        if not yes:
+            click.confirm("Write this change?", abort=True, err=True)
+        changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
+        try:
+            version = cli.store.update_server_config(changes, read.version)
+        except ConcurrentModification:
+            now = cli.store.get_versioned_server_config()
+            if rebuild is None or now is None or not _engine_only_change(read.config, now.config):
+                refuse_concurrent(cli, read)
+            note(cli, "the scaling engine updated weights or instance counts meanwhile: applying to its values")
+            read, proposed = now, rebuild(now)
+            continue
+        note(cli, f"server_config written (version {version})")
+        return version
+    refuse_concurrent(cli, read)
+
+
+def _engine_only_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    old, new = config_view(before), config_view(after)
+    changed = {name for name in set(old) | set(new) if old.get(name) != new.get(name)}
+    return changed <= set(ENGINE_OWNED_FIELDS)
 
 
 def refuse_concurrent(cli: CliContext, read: VersionedConfig) -> NoReturn:
@@ -312,9 +341,11 @@ def remove_endpoint(
 
     \b
     1. drain: it joins `draining` and gets weight 0, so no new request goes to it. It keeps its instances
-       to finish the requests already in its queue; the scaling engine places its share on the others.
-    2. release: once CloudWatch shows its ApproximateBacklogSize at 0, max_instance_count becomes 0 and
-       the scaling engine takes its instances away (--force skips the queue check).
+       (at least one) for the requests already in its queue; the scaling engine places its share on the
+       others.
+    2. release: once CloudWatch shows its ApproximateBacklogSize at 0 in a minute that began after the
+       drain, max_instance_count becomes 0 and the scaling engine takes its instances away (--force skips
+       the queue check).
     3. remove: once it has 0 instances, it leaves every list.
 
     Without --wait each run does what it can now and says what it waits for; run it again later.
@@ -331,18 +362,18 @@ def remove_endpoint(
             "capped at 0); add or enable another one first"
         )
     name = current.endpoint_name(fleet, index)
-    drained_at: float | None = None
     if not current.is_draining(index):
+        warn_before_drain(cli, current, index, fleet)
         note(
             cli,
             f"draining {name}: weight 0 (no new requests); it keeps its instances until its queued requests are "
             "done, and the scaling engine places its share on the other endpoints",
         )
-        weights = list(current.weights)
-        weights[index] = 0
-        draining = [*sorted(current.draining, key=current.servers.index), suffix]
-        apply_change(cli, read, {**read.config, "weights": weights, "draining": draining}, fleet, yes)
-        drained_at = clock.now()
+        apply_change(cli, read, drained(read, suffix), fleet, yes, rebuild=lambda fresh: drained(fresh, suffix))
+    elif drain_started(read.config, suffix) is None:
+        # Drained by hand (`config edit`): the queue check must only trust datapoints from now on.
+        note(cli, f"{name} is draining without a recorded start: counting from now")
+        apply_change(cli, read, drained(read, suffix), fleet, yes, rebuild=lambda fresh: drained(fresh, suffix))
     deadline = clock.now() + timeout
 
     def refresh() -> tuple[VersionedConfig, FleetConfig, int]:
@@ -350,6 +381,8 @@ def remove_endpoint(
         config = validate_server_config(fresh.config, fleet)
         if suffix not in config.servers:
             raise CliError(f"servers: {suffix!r} was removed by someone else meanwhile")
+        if not config.is_draining(config.servers.index(suffix)):
+            raise CliError(f"draining: {suffix!r} was taken out of draining by someone else meanwhile")
         return fresh, config, config.servers.index(suffix)
 
     def wait_or_stop(detail: str) -> bool:
@@ -366,50 +399,129 @@ def remove_endpoint(
     read, current, index = refresh()
     # Stage 2: its queue must be empty before its instances go (they are what works through it).
     while current.max_instance_count[index] != 0:
-        queued = None if force else queued_requests(cli, name, drained_at)
+        queued = None if force else queued_requests(cli, name, drain_started(read.config, suffix))
         if force or queued == 0:
             reason = "--force" if force else "its queue is empty"
             note(cli, f"{reason}: releasing {name}'s instances (max_instance_count 0)")
-            caps = list(current.max_instance_count)
-            caps[index] = 0
-            apply_change(cli, read, {**read.config, "max_instance_count": caps}, fleet, yes)
+            apply_change(cli, read, released(read, suffix), fleet, yes, rebuild=lambda fresh: released(fresh, suffix))
             read, current, index = refresh()
             break
-        instances = current.current_instance_count[index]
-        if queued is not None and instances == 0:
-            raise CliError(
-                f"{name} has {queued:g} queued request(s) and no instance to work through them; give it one "
-                f"(`fleetscaler config set --max ...` and let the fleet scale) or use --force to abandon them"
+        if queued is None:
+            detail = (
+                "no ApproximateBacklogSize datapoint from CloudWatch since the drain began, so its queue is not "
+                "known to be empty"
             )
-        detail = (
-            f"{queued:g} request(s) still queued"
-            if queued is not None
-            else "no ApproximateBacklogSize datapoint from CloudWatch yet, so its queue is not known to be empty"
-        )
+        elif current.current_instance_count[index] == 0:
+            detail = f"{queued:g} request(s) queued; the scaling engine is giving it an instance to serve them"
+        else:
+            detail = f"{queued:g} request(s) still queued"
         if not wait_or_stop(detail):
             json_result(cli, {"endpoint": name, "state": "draining", "queued": queued, "version": read.version})
             return
         read, current, index = refresh()
-    # Stage 3: the scaling engine takes its instances away; it leaves the lists at 0.
-    while current.current_instance_count[index] > 0:
-        instances = current.current_instance_count[index]
+    # Stage 3: the scaling engine takes its instances away; it leaves the lists once nothing runs there.
+    while (instances := remaining_instances(cli, name, current.current_instance_count[index])) > 0:
         if not wait_or_stop(f"{instances} instance(s) left, being released by the scaling engine"):
             json_result(cli, {"endpoint": name, "state": "releasing", "instances": instances, "version": read.version})
             return
         read, current, index = refresh()
-    proposed = dict(read.config)
+    note(cli, f"{name} has 0 instances: removing it from server_config")
+    version = apply_change(cli, read, removed(read, suffix), fleet, yes, rebuild=lambda fresh: removed(fresh, suffix))
+    json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
+
+
+def _suffix(value: Any) -> str:
+    """A server suffix as validation reads it (hand-edited items may hold 3 for "3")."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value == int(value):
+        return str(int(value))
+    return str(value)
+
+
+def _draining_entries(config: Mapping[str, Any]) -> list[tuple[str, float | None]]:
+    """`draining` with the start time remove-endpoint recorded for each (`draining_since`, same order)."""
+    names = [_suffix(v) for v in config.get("draining") or []]
+    times = list(config.get("draining_since") or [])
+    if len(times) != len(names):
+        times = [None] * len(names)
+    return [(n, float(t) if isinstance(t, int | float | Decimal) and not isinstance(t, bool) else None)
+            for n, t in zip(names, times, strict=True)]
+
+
+def _with_draining(config: Mapping[str, Any], entries: list[tuple[str, float | None]]) -> dict[str, Any]:
+    proposed = dict(config)
+    proposed.pop("draining", None)
+    proposed.pop("draining_since", None)
+    if entries:
+        proposed["draining"] = [n for n, _ in entries]
+        # Whole seconds, rounded up: the queue check trusts only CloudWatch minutes that begin after it.
+        proposed["draining_since"] = [math.ceil(t) if t is not None else 0 for _, t in entries]
+    return proposed
+
+
+def drain_started(config: Mapping[str, Any], suffix: str) -> float | None:
+    return next((t for n, t in _draining_entries(config) if n == suffix and t), None)
+
+
+def drained(read: VersionedConfig, suffix: str) -> dict[str, Any]:
+    """server_config with `suffix` draining since now (weight 0 at once; the engine keeps it there)."""
+    servers = [_suffix(s) for s in read.config.get("servers") or []]
+    entries = [(n, t) for n, t in _draining_entries(read.config) if n != suffix] + [(suffix, clock.now())]
+    proposed = _with_draining(read.config, entries)
+    weights = list(read.config.get("weights") or [])
+    if suffix in servers and len(weights) == len(servers):
+        weights[servers.index(suffix)] = 0
+        proposed["weights"] = weights
+    return proposed
+
+
+def released(read: VersionedConfig, suffix: str) -> dict[str, Any]:
+    servers = [_suffix(s) for s in read.config.get("servers") or []]
+    caps = list(read.config.get("max_instance_count") or [None] * len(servers))
+    caps[servers.index(suffix)] = 0
+    return {**read.config, "max_instance_count": caps}
+
+
+def removed(read: VersionedConfig, suffix: str) -> dict[str, Any]:
+    servers = [_suffix(s) for s in read.config.get("servers") or []]
+    index = servers.index(suffix)
+    proposed = _with_draining(read.config, [(n, t) for n, t in _draining_entries(read.config) if n != suffix])
     for attribute in ("servers", "weights", "current_instance_count", "capacity_units", "max_instance_count"):
         values = read.config.get(attribute)
         if isinstance(values, list):
             proposed[attribute] = values[:index] + values[index + 1 :]
-    still_draining = [s for s in current.servers if s in current.draining and s != suffix]
-    if still_draining:
-        proposed["draining"] = still_draining
-    else:
-        proposed.pop("draining", None)
-    note(cli, f"{name} has 0 instances: removing it from server_config")
-    version = apply_change(cli, read, proposed, fleet, yes)
-    json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
+    return proposed
+
+
+def remaining_instances(cli: CliContext, name: str, recorded: int) -> int:
+    """Instances still on the endpoint: the engine's record, or SageMaker's own count when that is higher
+    (an endpoint that is Failed or OutOfService serves nothing, so the engine records 0, but is billed)."""
+    seen = describe_endpoints(cli, [name])[name].current_instances
+    return max(recorded, seen or 0)
+
+
+def warn_before_drain(cli: CliContext, config: FleetConfig, index: int, fleet: str) -> None:
+    """Say what draining this endpoint costs the fleet, before the write is confirmed."""
+    others = [i for i in range(len(config.servers)) if i != index and config.takes_requests(i)]
+    caps = [config.max_instance_count[i] for i in others]
+    dimension = get_item(cli.table_name, DIMENSION_ID, cli.table_client())
+    desired = int(Decimal(dimension["desiredCapacity"]["N"])) if dimension and "desiredCapacity" in dimension else None
+    if desired is not None and None not in caps:
+        room = sum(int(c or 0) * config.capacity_units[i] for c, i in zip(caps, others, strict=True))
+        if room < desired:
+            click.echo(
+                f"warning: the other endpoints can hold at most {room} capacity units (max_instance_count x "
+                f"capacity_units) but the desired capacity is {desired}: the scaling reports Failed until their "
+                "caps are raised (`fleetscaler config set --max ...`)",
+                err=True,
+            )
+    if index == config.wake_up_index:
+        wake = config.endpoint_name(fleet, next((i for i in others), index))
+        click.echo(
+            f"warning: {config.endpoint_name(fleet, index)} is where a fleet at zero queues requests and what the "
+            f"template's wake-up alarm watches; from now on requests at zero wait on {wake}: redeploy with "
+            f"EndpointSuffixes starting with {wake.removeprefix(fleet + '-')} so that its backlog wakes the fleet",
+            err=True,
+        )
 
 
 def queued_requests(cli: CliContext, name: str, since: float | None) -> float | None:

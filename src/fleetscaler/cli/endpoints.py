@@ -64,8 +64,9 @@ def latest_metric(
 ) -> float | None:
     """The newest one-minute `statistic` of an endpoint's SageMaker metric in the last `window_seconds`.
 
-    With `since`, only minutes that end after it count (a minute that straddles it may include earlier
-    data, which errs on the safe side). None when CloudWatch has no such datapoint or cannot be read.
+    With `since`, only minutes that begin at or after it count: a minute that straddles it was partly
+    sampled before, so it says nothing certain about what happened since. None when CloudWatch has no such
+    datapoint or cannot be read.
     """
     end = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)
     try:
@@ -81,7 +82,7 @@ def latest_metric(
     except (ClientError, BotoCoreError):
         return None
     if since is not None:
-        points = [p for p in points if p["Timestamp"].timestamp() + METRIC_PERIOD_SECONDS > since]
+        points = [p for p in points if p["Timestamp"].timestamp() >= since]
     if not points:
         return None
     return float(max(points, key=lambda point: point["Timestamp"])[statistic])

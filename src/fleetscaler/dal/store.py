@@ -38,6 +38,7 @@ SERVER_CONFIG_FIELDS = (
     "max_instance_count",
     "strategy",
     "draining",
+    "draining_since",
 )
 
 
