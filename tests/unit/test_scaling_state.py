@@ -249,20 +249,28 @@ def test_draining_first_endpoint_moves_the_wake_up_from_zero() -> None:
     assert [(u.server, u.instance_count) for u in back.updates] == [("2", 1)]
 
 
-def test_draining_endpoint_without_instances_gets_one_to_serve_its_queue() -> None:
+def test_draining_endpoint_is_pinned_where_it_is_even_at_zero() -> None:
     # Given endpoint 3, taken to 0 by a scale-in, is drained (not yet released)
     config = fleet(counts=(1, 1, 0), draining=("3",))
     state = ScalingState(desired=2, status=SUCCESSFUL)
-    # Then it gets one instance back for what it queued, which does not count as fleet capacity
+    # Then the engine neither scales it up nor counts it; the fleet is Successful on the others
     decision = run(state, config, [in_service(1), in_service(1), in_service(0)])
-    assert [(u.server, u.instance_count) for u in decision.updates] == [("3", 1)]
+    assert decision.updates == ()
+    assert decision.state.status == SUCCESSFUL
+    # And an instance the operator starts there for its queue is kept, not counted, and gets no requests
     served = run(decision.state, config, [in_service(1), in_service(1), in_service(1, 3000)], T0 + 300)
+    assert served.updates == ()
     assert served.actual_capacity == 2
     assert served.weights == (1, 1, 0)
     assert served.state.status == SUCCESSFUL
-    # But not while it is backed off after a failure
-    backed_off = mark_unavailable(state, "3", "quota", T0, BACKOFF)
-    assert run(backed_off, config, [in_service(1), in_service(1), in_service(0)]).updates == ()
+
+
+def test_endpoint_already_heading_to_zero_gets_no_requests_even_if_the_plan_wants_it_back() -> None:
+    # Given endpoint 1 Updating 1 -> 0 when desired rises again
+    state = new_desired(ScalingState(desired=1, status=IN_PROGRESS), 2, T0)
+    decision = run(state, fleet(counts=(1, 1), units=(1, 1), caps=(10, 10)), [updating(1, 0), in_service(1)])
+    # Then it gets no new requests until it is back
+    assert decision.weights[0] == 0
 
 
 def test_released_endpoint_is_not_asked_again_while_backed_off() -> None:

@@ -308,13 +308,8 @@ def reconcile(
         runtime = replace(runtimes[index], target=target)
         # SageMaker rejects updates of an endpoint that is not InService: that part of the plan waits.
         if draining[index] and fleet.max_instance_count[index] != 0:
-            # Pinned until the operator releases it (cap 0): its instances stay, and at least one, so what
-            # it already queued is served even if a scale-in had taken it to 0.
-            keep = max(seen.current, 1)
-            runtime = replace(runtime, target=keep)
-            if seen.status == IN_SERVICE and seen.current < keep and runtime.available(now):
-                updates.append(Update(index, server, keep, seen.variant_name, seen.last_modified_ms))
-                runtime = replace(runtime, issued_target=keep, issued_base_ms=seen.last_modified_ms)
+            # Pinned until the operator releases it (cap 0): its instances stay to work through its queue.
+            runtime = replace(runtime, target=seen.heading)
         elif draining[index]:
             # Released (cap 0): it takes no requests, so its instances go now, outside make-before-break;
             # not while it is backed off after a rejected update (the back-off is the retry pace).
@@ -379,7 +374,7 @@ def reconcile(
         serving_counts=serving,
         weights=routing_weights(
             [
-                0 if draining[i] or _winding_down(observations[i], runtimes[i], placement.targets[i]) else n
+                0 if draining[i] or _winding_down(observations[i], runtimes[i]) else n
                 for i, n in enumerate(serving)
             ],
             fleet.capacity_units,
@@ -387,8 +382,8 @@ def reconcile(
     )
 
 
-def _winding_down(seen: EndpointObservation, runtime: EndpointRuntime, target: int) -> bool:
-    """An endpoint on its way to 0 instances: its removal went out (now or earlier). It gets no new
-    requests, which would wait for capacity it is about to lose. While make-before-break still holds its
-    removal, it keeps serving and keeps its weight."""
-    return target == 0 and seen.serving > 0 and (runtime.issued_target == 0 or seen.heading == 0)
+def _winding_down(seen: EndpointObservation, runtime: EndpointRuntime) -> bool:
+    """An endpoint on its way to 0 instances: its removal went out (now or earlier), whatever the plan says
+    next. It gets no new requests, which would wait for capacity it is about to lose. While make-before-break
+    still holds a removal, nothing went out yet: it keeps serving and keeps its weight."""
+    return runtime.issued_target == 0 or seen.heading == 0
