@@ -203,7 +203,7 @@ def test_remove_endpoint_drains_then_releases_then_removes(
     assert config["servers"] == ["1", "2", "3"]
     assert config["weights"] == [1, 1, 0]
     assert config["draining"] == ["3"]
-    assert config["draining_since"] == [int(t0)]
+    assert config["draining_since"] == [["3", int(t0)]]
     assert config["max_instance_count"] == [10, 10, 10]
     # Given CloudWatch shows 4 requests still queued a minute later
     publish_queue("endpoint-3", 4, t0 + 60)
@@ -260,6 +260,22 @@ def test_remove_endpoint_wait_polls_through_each_stage(
     assert "waiting for endpoint-3: 1 instance(s) left" in result.err
     assert polls == [60.0, 60.0]
     assert get_config()["servers"] == ["1", "2"]
+
+
+def test_drain_start_is_when_the_change_is_written_not_when_it_was_shown(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch, fleet_clock: clock.ManualClock
+) -> None:
+    # Given an operator who takes three minutes to confirm the drain
+    t0 = fleet_clock.now()
+
+    def slow_yes(*args: Any, **kwargs: Any) -> bool:
+        fleet_clock.advance(180)
+        return True
+
+    monkeypatch.setattr("fleetscaler.cli.config_cmd.click.confirm", slow_yes)
+    # When the drain is written / Then its start is the moment of writing (requests arrived until then)
+    assert run("config", "remove-endpoint", "3").code == 0
+    assert get_config()["draining_since"] == [["3", int(t0) + 180]]
 
 
 def test_remove_endpoint_wait_gives_up_after_its_timeout(
@@ -328,19 +344,46 @@ def test_remove_endpoint_force_releases_without_queue_data(table: str, run: Any)
     assert config["max_instance_count"] == [10, 10, 0]
 
 
-def test_remove_endpoint_with_a_queue_and_no_instance_waits_for_the_engine_to_serve_it(
+def test_remove_endpoint_starts_one_instance_for_a_stranded_queue(
     table: str, run: Any, fleet_clock: clock.ManualClock
 ) -> None:
-    # Given an endpoint a scale-in took to 0 instances, drained, with requests still in its queue
+    # Given endpoint 3, taken to 0 instances by a scale-in, drained, with requests still in its queue
+    create_endpoints("endpoint-3")
+    boto3.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName="endpoint-3", DesiredWeightsAndCapacities=[{"VariantName": "default", "DesiredInstanceCount": 0}]
+    )
     set_config(current_instance_count=[1, 1, 0])
     assert run("config", "remove-endpoint", "3", "--yes").code == 0
     publish_queue("endpoint-3", 5, fleet_clock.now() + 60)
     fleet_clock.advance(120)
-    # When run again / Then it says the engine gives it an instance, and keeps it drained, not released
+    # When run again and the operator accepts / Then one instance is started there, and it is not released
+    result = run("config", "remove-endpoint", "3", stdin="y\n")
+    assert result.code == 0, result.err
+    assert "has 5 queued request(s) and no instance to serve them. Start one instance on it?" in result.err
+    assert "started one instance on it to serve them" in result.out
+    described = boto3.client("sagemaker").describe_endpoint(EndpointName="endpoint-3")
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    assert get_config()["max_instance_count"] == [10, 10, 10]
+    # And declining leaves it drained, with what to do next, in one line
+    boto3.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName="endpoint-3", DesiredWeightsAndCapacities=[{"VariantName": "default", "DesiredInstanceCount": 0}]
+    )
+    declined = run("config", "remove-endpoint", "3", stdin="n\n")
+    assert declined.code == 2
+    assert "it stays drained. Run again and accept one instance, or use --force" in declined.err
+
+
+def test_remove_endpoint_waits_while_sagemaker_still_runs_instances(table: str, run: Any) -> None:
+    # Given a released endpoint the table records at 0 but SageMaker still runs with one instance
+    create_endpoints("endpoint-3")
+    set_config(
+        current_instance_count=[1, 1, 0], max_instance_count=[10, 10, 0], draining=["3"], draining_since=[["3", 1]]
+    )
+    # When removing it / Then it waits for SageMaker's count, and nothing leaves the lists
     result = run("config", "remove-endpoint", "3", "--yes")
     assert result.code == 0, result.err
-    assert "5 request(s) queued; the scaling engine is giving it an instance to serve them" in result.out
-    assert get_config()["max_instance_count"] == [10, 10, 10]
+    assert "1 instance(s) left" in result.out
+    assert get_config()["servers"] == ["1", "2", "3"]
 
 
 def test_remove_endpoint_warns_about_the_wake_up_endpoint_and_tight_caps(table: str, run: Any) -> None:

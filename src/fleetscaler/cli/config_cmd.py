@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from fleetscaler import clock
 from fleetscaler.cli.context import CliContext, CliError, pass_cli
-from fleetscaler.cli.endpoints import describe_endpoints, latest_metric
+from fleetscaler.cli.endpoints import describe_endpoints, latest_metric, start_instances
 from fleetscaler.cli.render import config_view, diff, plain, table, to_yaml
 from fleetscaler.dal.models import DIMENSION_ID, SERVER_CONFIG_ID
 from fleetscaler.dal.seed import (
@@ -112,21 +112,26 @@ def apply_change(
 ) -> int:
     """Validate, show the diff, confirm, write conditionally. Returns the version now in the table.
 
-    With `rebuild`, a write that lost the race only to the scaling engine's own bookkeeping (weights and
-    instance counts, which it rewrites at every reconcile) is redone from a fresh read, a few times; any
-    other concurrent change is refused as always. InvalidServerConfig is a FleetscalerError: main() prints
-    it as one line naming every broken rule.
+    With `rebuild`, the change is built again from the read once confirmed (so what it stamps with the
+    clock is the moment of writing), and a write that lost the race only to the scaling engine's own
+    bookkeeping (weights and instance counts, rewritten at every reconcile) is redone from a fresh read
+    without asking again, a few times; any other concurrent change is refused as always.
+    InvalidServerConfig is a FleetscalerError: main() prints it as one line naming every broken rule.
     """
+    validate_server_config(proposed, fleet)
+    before, after = config_view(read.config), config_view(proposed)
+    shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
+    if not shown:
+        note(cli, "no change: server_config already has these values")
+        return read.version or 0
+    note(cli, shown)
+    if not yes:
+        click.confirm("Write this change?", abort=True, err=True)
     for _ in range(ENGINE_RACE_RETRIES):
-        validate_server_config(proposed, fleet)
+        if rebuild is not None:
+            proposed = rebuild(read)
+            validate_server_config(proposed, fleet)
         before, after = config_view(read.config), config_view(proposed)
-        shown = diff(before, after, f"server_config (version {read.version})", "server_config (proposed)")
-        if not shown:
-            note(cli, "no change: server_config already has these values")
-            return read.version or 0
-        note(cli, shown)
-        if not yes:
-            click.confirm("Write this change?", abort=True, err=True)
         changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
         try:
             version = cli.store.update_server_config(changes, read.version)
@@ -135,11 +140,14 @@ def apply_change(
             if rebuild is None or now is None or not _engine_only_change(read.config, now.config):
                 refuse_concurrent(cli, read)
             note(cli, "the scaling engine updated weights or instance counts meanwhile: applying to its values")
-            read, proposed = now, rebuild(now)
+            read = now
             continue
         note(cli, f"server_config written (version {version})")
         return version
-    refuse_concurrent(cli, read)
+    raise CliError(
+        "the scaling engine kept rewriting weights and instance counts while this command wrote; nothing was "
+        "written. Run the command again"
+    )
 
 
 def _engine_only_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -411,8 +419,8 @@ def remove_endpoint(
                 "no ApproximateBacklogSize datapoint from CloudWatch since the drain began, so its queue is not "
                 "known to be empty"
             )
-        elif current.current_instance_count[index] == 0:
-            detail = f"{queued:g} request(s) queued; the scaling engine is giving it an instance to serve them"
+        elif remaining_instances(cli, name, current.current_instance_count[index]) == 0:
+            detail = serve_stranded_queue(cli, name, queued, yes)
         else:
             detail = f"{queued:g} request(s) still queued"
         if not wait_or_stop(detail):
@@ -420,8 +428,13 @@ def remove_endpoint(
             return
         read, current, index = refresh()
     # Stage 3: the scaling engine takes its instances away; it leaves the lists once nothing runs there.
-    while (instances := remaining_instances(cli, name, current.current_instance_count[index])) > 0:
-        if not wait_or_stop(f"{instances} instance(s) left, being released by the scaling engine"):
+    while (instances := remaining_instances(cli, name, current.current_instance_count[index])) != 0:
+        detail = (
+            f"{instances} instance(s) left, being released by the scaling engine"
+            if instances is not None
+            else "SageMaker's instance count cannot be read, so it is not known to be empty"
+        )
+        if not wait_or_stop(detail):
             json_result(cli, {"endpoint": name, "state": "releasing", "instances": instances, "version": read.version})
             return
         read, current, index = refresh()
@@ -438,13 +451,17 @@ def _suffix(value: Any) -> str:
 
 
 def _draining_entries(config: Mapping[str, Any]) -> list[tuple[str, float | None]]:
-    """`draining` with the start time remove-endpoint recorded for each (`draining_since`, same order)."""
-    names = [_suffix(v) for v in config.get("draining") or []]
-    times = list(config.get("draining_since") or [])
-    if len(times) != len(names):
-        times = [None] * len(names)
-    return [(n, float(t) if isinstance(t, int | float | Decimal) and not isinstance(t, bool) else None)
-            for n, t in zip(names, times, strict=True)]
+    """`draining` with the start remove-endpoint recorded for each in `draining_since` ([suffix, epoch
+    seconds] pairs; anything else there, e.g. after a hand edit, counts as unknown)."""
+    since: dict[str, float] = {}
+    recorded = config.get("draining_since")
+    if isinstance(recorded, list):
+        for pair in recorded:
+            if isinstance(pair, list) and len(pair) == 2:
+                name, when = pair
+                if isinstance(when, int | float | Decimal) and not isinstance(when, bool) and when > 0:
+                    since[_suffix(name)] = float(when)
+    return [(name, since.get(name)) for name in (_suffix(v) for v in config.get("draining") or [])]
 
 
 def _with_draining(config: Mapping[str, Any], entries: list[tuple[str, float | None]]) -> dict[str, Any]:
@@ -454,12 +471,14 @@ def _with_draining(config: Mapping[str, Any], entries: list[tuple[str, float | N
     if entries:
         proposed["draining"] = [n for n, _ in entries]
         # Whole seconds, rounded up: the queue check trusts only CloudWatch minutes that begin after it.
-        proposed["draining_since"] = [math.ceil(t) if t is not None else 0 for _, t in entries]
+        known = [[n, math.ceil(t)] for n, t in entries if t is not None]
+        if known:
+            proposed["draining_since"] = known
     return proposed
 
 
 def drain_started(config: Mapping[str, Any], suffix: str) -> float | None:
-    return next((t for n, t in _draining_entries(config) if n == suffix and t), None)
+    return next((t for n, t in _draining_entries(config) if n == suffix), None)
 
 
 def drained(read: VersionedConfig, suffix: str) -> dict[str, Any]:
@@ -492,19 +511,43 @@ def removed(read: VersionedConfig, suffix: str) -> dict[str, Any]:
     return proposed
 
 
-def remaining_instances(cli: CliContext, name: str, recorded: int) -> int:
+def remaining_instances(cli: CliContext, name: str, recorded: int) -> int | None:
     """Instances still on the endpoint: the engine's record, or SageMaker's own count when that is higher
-    (an endpoint that is Failed or OutOfService serves nothing, so the engine records 0, but is billed)."""
-    seen = describe_endpoints(cli, [name])[name].current_instances
-    return max(recorded, seen or 0)
+    (an endpoint that is Failed or OutOfService serves nothing, so the engine records 0, but is billed; an
+    update in flight counts at its target). None when SageMaker cannot be read."""
+    state = describe_endpoints(cli, [name])[name]
+    if state.status == "not found":
+        return recorded
+    if state.status.startswith("unknown"):
+        return None
+    counts = [recorded, state.current_instances or 0]
+    if state.status == "Updating":
+        counts.append(state.desired_instances or 0)
+    return max(counts)
+
+
+def serve_stranded_queue(cli: CliContext, name: str, queued: float, yes: bool) -> str:
+    """A drained endpoint with requests queued and no instance (a scale-in took it to 0): the scaling engine
+    leaves a draining endpoint where it is, so the operator starts one instance there, once, when asked."""
+    question = f"{name} has {queued:g} queued request(s) and no instance to serve them. Start one instance on it?"
+    if not yes and not click.confirm(question, default=True, err=True):
+        raise CliError(
+            f"{name} has {queued:g} queued request(s) and no instance; it stays drained. Run again and accept "
+            "one instance, or use --force to abandon them"
+        )
+    start_instances(cli, name, 1)
+    return f"{queued:g} request(s) queued; started one instance on it to serve them"
 
 
 def warn_before_drain(cli: CliContext, config: FleetConfig, index: int, fleet: str) -> None:
     """Say what draining this endpoint costs the fleet, before the write is confirmed."""
     others = [i for i in range(len(config.servers)) if i != index and config.takes_requests(i)]
     caps = [config.max_instance_count[i] for i in others]
-    dimension = get_item(cli.table_name, DIMENSION_ID, cli.table_client())
-    desired = int(Decimal(dimension["desiredCapacity"]["N"])) if dimension and "desiredCapacity" in dimension else None
+    dimension = get_item(cli.table_name, DIMENSION_ID, cli.table_client()) or {}
+    try:
+        desired: int | None = int(Decimal(str(dimension["desiredCapacity"]["N"])))
+    except (KeyError, TypeError, ArithmeticError):
+        desired = None  # no dimension item, or a hand-edited one: nothing to compare with
     if desired is not None and None not in caps:
         room = sum(int(c or 0) * config.capacity_units[i] for c, i in zip(caps, others, strict=True))
         if room < desired:

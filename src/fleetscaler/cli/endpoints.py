@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetscaler import clock
-from fleetscaler.cli.context import CliContext
+from fleetscaler.cli.context import CliContext, CliError
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 METRIC_PERIOD_SECONDS = 60
@@ -86,3 +86,21 @@ def latest_metric(
     if not points:
         return None
     return float(max(points, key=lambda point: point["Timestamp"])[statistic])
+
+
+def start_instances(cli: CliContext, name: str, count: int) -> None:
+    """Set the endpoint's (first variant's) instance count, as the scaling engine would."""
+    client = cli.client("sagemaker")
+    try:
+        variants = client.describe_endpoint(EndpointName=name).get("ProductionVariants") or []
+        variant = str(variants[0]["VariantName"]) if variants else "AllTraffic"
+        client.update_endpoint_weights_and_capacities(
+            EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": variant, "DesiredInstanceCount": count}]
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CliError(
+            f"{name}: SageMaker refused to set {count} instance(s): {error.get('Code')}: {error.get('Message')}"
+        ) from None
+    except BotoCoreError as exc:
+        raise CliError(f"{name}: SageMaker is unreachable ({type(exc).__name__})") from None
