@@ -288,22 +288,27 @@ def test_remove_endpoint_wait_gives_up_after_its_timeout(
     assert get_config()["draining"] == ["3"]
 
 
-def test_remove_endpoint_rides_over_the_engines_own_writes(
-    table: str, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the scaling engine rewrites weights and counts just before the CLI's drain write lands
+def write_first_once(monkeypatch: pytest.MonkeyPatch, **attrs: Any) -> None:
+    """Another writer sets `attrs` just before the CLI's first conditional write lands."""
     from fleetscaler.dal.store import MetadataStore
 
     original = MetadataStore.update_server_config
     raced: list[int] = []
 
-    def engine_first(self: MetadataStore, changes: dict[str, Any], expected: int | None) -> int:
+    def other_writer_first(self: MetadataStore, changes: dict[str, Any], expected: int | None) -> int:
         if not raced:
             raced.append(1)
-            set_config(weights=[2, 1, 1], current_instance_count=[2, 1, 1])
+            set_config(**attrs)
         return original(self, changes, expected)
 
-    monkeypatch.setattr(MetadataStore, "update_server_config", engine_first)
+    monkeypatch.setattr(MetadataStore, "update_server_config", other_writer_first)
+
+
+def test_remove_endpoint_rides_over_the_engines_own_writes(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the scaling engine rewrites weights and counts just before the CLI's drain write lands
+    write_first_once(monkeypatch, weights=[2, 1, 1], current_instance_count=[2, 1, 1])
     # When endpoint 3 is drained
     result = run("config", "remove-endpoint", "3", "--yes")
     # Then the drain is applied on top of the engine's values instead of being refused
@@ -318,18 +323,9 @@ def test_remove_endpoint_rides_over_the_engines_own_writes(
 def test_remove_endpoint_refuses_when_an_operator_changed_the_config_meanwhile(
     table: str, run: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleetscaler.dal.store import MetadataStore
-
-    original = MetadataStore.update_server_config
-    raced: list[int] = []
-
-    def colleague_first(self: MetadataStore, changes: dict[str, Any], expected: int | None) -> int:
-        if not raced:
-            raced.append(1)
-            set_config(strategy="race")
-        return original(self, changes, expected)
-
-    monkeypatch.setattr(MetadataStore, "update_server_config", colleague_first)
+    # Given a colleague changes the strategy just before the CLI's drain write lands
+    write_first_once(monkeypatch, strategy="race")
+    # When endpoint 3 is drained / Then nothing is written and the user is told why
     result = run("config", "remove-endpoint", "3", "--yes")
     assert result.code == 2
     assert "server_config was changed by someone else" in result.err

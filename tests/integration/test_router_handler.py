@@ -83,24 +83,27 @@ def test_fleet_resource_name_read_from_dimension_item_when_env_unset(
     assert call(router_event(fleet="other"), lambda_context)[0] == 404
 
 
-def test_scaled_to_zero_routes_to_first_endpoint(
-    table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
+@pytest.mark.parametrize(
+    ("draining", "wake_up_endpoint"),
+    [
+        ([], "endpoint-1"),  # the first endpoint, where the template's wake-up alarm looks
+        (["1"], "endpoint-2"),  # the first endpoint is leaving: requests wait on the next one
+    ],
+)
+def test_scaled_to_zero_queues_on_the_wake_up_endpoint(
+    table: str,
+    router_event: Any,
+    lambda_context: Any,
+    sagemaker_calls: list[dict[str, Any]],
+    draining: list[str],
+    wake_up_endpoint: str,
 ) -> None:
-    set_config(weights=[0, 0, 0], current_instance_count=[0, 0, 0])
+    # Given a fleet at zero (every weight 0)
+    set_config(weights=[0, 0, 0], current_instance_count=[0, 0, 0], draining=draining)
+    # When requests arrive / Then none is refused: they wait in the wake-up endpoint's queue
     for _ in range(3):
         assert call(router_event(), lambda_context)[0] == 202
-    assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-1"] * 3
-
-
-def test_scaled_to_zero_with_first_endpoint_draining_queues_on_the_next_one(
-    table: str, router_event: Any, lambda_context: Any, sagemaker_calls: list[dict[str, Any]]
-) -> None:
-    # Given a fleet at zero whose first endpoint is being drained out of the fleet
-    set_config(weights=[0, 0, 0], current_instance_count=[0, 0, 0], draining=["1"])
-    # When requests arrive / Then they wait on endpoint-2, not on the endpoint that is leaving
-    for _ in range(2):
-        assert call(router_event(), lambda_context)[0] == 202
-    assert [c["EndpointName"] for c in sagemaker_calls] == ["endpoint-2"] * 2
+    assert [c["EndpointName"] for c in sagemaker_calls] == [wake_up_endpoint] * 3
 
 
 def test_draining_endpoint_gets_no_request_whatever_its_weight(
