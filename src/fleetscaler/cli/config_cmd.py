@@ -37,7 +37,7 @@ from fleetscaler.dal.seed import (
 )
 from fleetscaler.dal.store import SERVER_CONFIG_FIELDS, VersionedConfig
 from fleetscaler.errors import ConcurrentModification, InvalidServerConfig
-from fleetscaler.logic.server_config import STRATEGIES, FleetConfig, validate_server_config
+from fleetscaler.logic.server_config import STRATEGIES, FleetConfig, as_suffix, validate_server_config
 
 # Polling for `remove-endpoint --wait`; tests replace it so no real time passes.
 sleep: Callable[[float], None] = time.sleep
@@ -349,8 +349,8 @@ def remove_endpoint(
 
     \b
     1. drain: it joins `draining` and gets weight 0, so no new request goes to it. It keeps its instances
-       (at least one) for the requests already in its queue; the scaling engine places its share on the
-       others.
+       for the requests already in its queue (one is started, when asked, if it has none); the scaling
+       engine places its share on the others.
     2. release: once CloudWatch shows its ApproximateBacklogSize at 0 in a minute that began after the
        drain, max_instance_count becomes 0 and the scaling engine takes its instances away (--force skips
        the queue check).
@@ -370,6 +370,11 @@ def remove_endpoint(
             "capped at 0); add or enable another one first"
         )
     name = current.endpoint_name(fleet, index)
+
+    def write(build: Callable[[VersionedConfig, str], Mapping[str, Any]], read: VersionedConfig) -> int:
+        """One stage's change, built from `read` and built again from a fresh read if the engine races it."""
+        return apply_change(cli, read, build(read, suffix), fleet, yes, rebuild=lambda fresh: build(fresh, suffix))
+
     if not current.is_draining(index):
         warn_before_drain(cli, current, index, fleet)
         note(
@@ -377,11 +382,11 @@ def remove_endpoint(
             f"draining {name}: weight 0 (no new requests); it keeps its instances until its queued requests are "
             "done, and the scaling engine places its share on the other endpoints",
         )
-        apply_change(cli, read, drained(read, suffix), fleet, yes, rebuild=lambda fresh: drained(fresh, suffix))
+        write(drained, read)
     elif drain_started(read.config, suffix) is None:
         # Drained by hand (`config edit`): the queue check must only trust datapoints from now on.
         note(cli, f"{name} is draining without a recorded start: counting from now")
-        apply_change(cli, read, drained(read, suffix), fleet, yes, rebuild=lambda fresh: drained(fresh, suffix))
+        write(drained, read)
     deadline = clock.now() + timeout
 
     def refresh() -> tuple[VersionedConfig, FleetConfig, int]:
@@ -411,7 +416,7 @@ def remove_endpoint(
         if force or queued == 0:
             reason = "--force" if force else "its queue is empty"
             note(cli, f"{reason}: releasing {name}'s instances (max_instance_count 0)")
-            apply_change(cli, read, released(read, suffix), fleet, yes, rebuild=lambda fresh: released(fresh, suffix))
+            write(released, read)
             read, current, index = refresh()
             break
         if queued is None:
@@ -439,15 +444,12 @@ def remove_endpoint(
             return
         read, current, index = refresh()
     note(cli, f"{name} has 0 instances: removing it from server_config")
-    version = apply_change(cli, read, removed(read, suffix), fleet, yes, rebuild=lambda fresh: removed(fresh, suffix))
+    version = write(removed, read)
     json_result(cli, {"endpoint": name, "state": "removed", "instances": 0, "version": version})
 
 
 def _suffix(value: Any) -> str:
-    """A server suffix as validation reads it (hand-edited items may hold 3 for "3")."""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value == int(value):
-        return str(int(value))
-    return str(value)
+    return str(as_suffix(value))
 
 
 def _draining_entries(config: Mapping[str, Any]) -> list[tuple[str, float | None]]:

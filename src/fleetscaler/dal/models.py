@@ -39,7 +39,7 @@ class ServerConfigItem(_TableItem):
     max_instance_count = ListAttribute(null=True)  # type: ignore[var-annotated]
     strategy = UnicodeAttribute(null=True)
     draining = ListAttribute(null=True)  # type: ignore[var-annotated]
-    # When remove-endpoint began draining each of them (epoch seconds, same order): its bookkeeping only.
+    # [suffix, epoch seconds] pairs: when remove-endpoint began draining each of them (its bookkeeping only).
     draining_since = ListAttribute(null=True)  # type: ignore[var-annotated]
     # The router's global counter lives here so one UpdateItem returns the counter and the weights.
     request_count = NumberAttribute(null=True)

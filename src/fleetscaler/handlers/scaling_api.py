@@ -71,7 +71,8 @@ RACE_RETRY_AFTER_SECONDS = 1
 
 @app.exception_handler(FleetscalerError)
 def handle_domain_error(error: FleetscalerError) -> Response:
-    status = CONTRACT_STATUS.get(status_for(error), status_for(error))
+    status = status_for(error)
+    status = CONTRACT_STATUS.get(status, status)
     log = logger.error if status >= 500 else logger.warning
     log("request failed", status=status, error=type(error).__name__, reason=error.message)
     response = error_response(error)

@@ -281,12 +281,12 @@ def reconcile(
         EndpointSlot(
             current=seen.heading,
             units=units,
-            cap=0 if leaving else cap,
+            cap=cap,
             available=runtime.available(now),
             serving=0 if leaving else seen.serving,
         )
         for seen, units, cap, runtime, leaving in zip(
-            observations, fleet.capacity_units, fleet.max_instance_count, runtimes, draining, strict=True
+            observations, fleet.capacity_units, fleet.placement_caps, runtimes, draining, strict=True
         )
     ]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})

@@ -62,6 +62,11 @@ class FleetConfig:
         return not self.is_draining(index) and self.max_instance_count[index] != 0
 
     @property
+    def placement_caps(self) -> tuple[int | None, ...]:
+        """Caps as the placement sees them: a draining endpoint gets no share of the plan."""
+        return tuple(0 if self.is_draining(i) else cap for i, cap in enumerate(self.max_instance_count))
+
+    @property
     def wake_up_index(self) -> int:
         """Where requests wait while no endpoint has a routing weight (a fleet at zero): the first endpoint
         in servers order that takes requests, so nothing queues on an endpoint that is leaving."""
@@ -95,6 +100,16 @@ def _as_int(value: object) -> int | None:
         except ArithmeticError:
             return None
     return None
+
+
+def as_suffix(value: object) -> object:
+    """A server suffix as written by hand: the number 3 means "3"; anything else is left as it is for the
+    caller's rules to judge."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        number = _as_int(value)
+        if number is not None:
+            return str(number)
+    return value
 
 
 def _int_list(
@@ -133,8 +148,7 @@ def _draining(raw: Mapping[str, Any], servers: Sequence[str], problems: list[str
         return []
     result: list[str] = []
     for i, value in enumerate(values):
-        if isinstance(value, int | Decimal) and not isinstance(value, bool) and _as_int(value) is not None:
-            value = str(_as_int(value))
+        value = as_suffix(value)
         if not isinstance(value, str) or value not in servers:
             problems.append(f"draining[{i}]: {value!r} is not one of servers ({', '.join(servers)})")
         elif value in result:
@@ -155,8 +169,7 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
         seen: set[str] = set()
         for i, server in enumerate(servers_raw):
             # Hand-edited items sometimes store suffixes as numbers; "1" and 1 mean the same endpoint.
-            if isinstance(server, int | Decimal) and not isinstance(server, bool) and _as_int(server) is not None:
-                server = str(_as_int(server))
+            server = as_suffix(server)
             if not isinstance(server, str) or not SERVER_SUFFIX_RE.match(server):
                 problems.append(
                     f"servers[{i}]: {server!r} is not valid in a SageMaker endpoint name "

@@ -127,10 +127,7 @@ def capacity_bounds(settings: Settings, fleet: FleetConfig) -> tuple[int, int]:
     if settings.max_capacity is not None:
         upper = settings.max_capacity
     else:
-        slots = [
-            EndpointSlot(0, units, 0 if fleet.is_draining(i) else cap)
-            for i, (units, cap) in enumerate(zip(fleet.capacity_units, fleet.max_instance_count, strict=True))
-        ]
+        slots = [EndpointSlot(0, u, c) for u, c in zip(fleet.capacity_units, fleet.placement_caps, strict=True)]
         caps_total = max_capacity(slots)
         upper = caps_total if caps_total is not None else ENGINE_MAX_CAPACITY
     return settings.min_capacity, min(upper, ENGINE_MAX_CAPACITY)
