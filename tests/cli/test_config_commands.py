@@ -188,6 +188,12 @@ def publish_queue(endpoint: str, queued: float, at: float) -> None:
     )
 
 
+def two_minutes_later(fleet_clock: clock.ManualClock, queued: float) -> None:
+    """Fleet time moves on two minutes; CloudWatch has the minute that began one minute from now: `queued`."""
+    publish_queue("endpoint-3", queued, fleet_clock.now() + 60)
+    fleet_clock.advance(120)
+
+
 def test_remove_endpoint_drains_then_releases_then_removes(
     table: str, run: Any, fleet_clock: clock.ManualClock
 ) -> None:
@@ -206,16 +212,14 @@ def test_remove_endpoint_drains_then_releases_then_removes(
     assert config["draining_since"] == [["3", int(t0)]]
     assert config["max_instance_count"] == [10, 10, 10]
     # Given CloudWatch shows 4 requests still queued a minute later
-    publish_queue("endpoint-3", 4, t0 + 60)
-    fleet_clock.advance(120)
+    two_minutes_later(fleet_clock, 4)
     # When the command is run again / Then its instance stays to work through them
     second = run("config", "remove-endpoint", "3", "--yes")
     assert second.code == 0, second.err
     assert "4 request(s) still queued" in second.out
     assert get_config()["max_instance_count"] == [10, 10, 10]
     # Given its queue is then empty
-    publish_queue("endpoint-3", 0, t0 + 180)
-    fleet_clock.advance(120)
+    two_minutes_later(fleet_clock, 0)
     # When run again / Then its instances are released (cap 0) and it waits for the scaling engine
     third = run("config", "remove-endpoint", "3", "--yes")
     assert third.code == 0, third.err
@@ -350,8 +354,7 @@ def test_remove_endpoint_starts_one_instance_for_a_stranded_queue(
     )
     set_config(current_instance_count=[1, 1, 0])
     assert run("config", "remove-endpoint", "3", "--yes").code == 0
-    publish_queue("endpoint-3", 5, fleet_clock.now() + 60)
-    fleet_clock.advance(120)
+    two_minutes_later(fleet_clock, 5)
     # When run again and the operator accepts / Then one instance is started there, and it is not released
     result = run("config", "remove-endpoint", "3", stdin="y\n")
     assert result.code == 0, result.err
