@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetscaler.logic.placement import EndpointSlot, capacity_of, plan, plan_race, race_requests
+from fleetscaler.logic.placement import EndpointSlot, capacity_of, plan, plan_race, queue_floors, race_requests
 
 
 @st.composite
@@ -216,3 +218,89 @@ def test_units_that_cannot_make_the_value_exactly_overshoot_by_less_than_one_ins
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="strategy must be one of"):
         plan("cheapest", 1, [EndpointSlot(0)])
+
+
+# --- queued work comes first ---------------------------------------------------------------------------
+
+
+def deficit(slots: list[EndpointSlot], targets: tuple[int, ...]) -> int:
+    return sum(max(0, min(s.floor, s.upper) - t) * s.units for s, t in zip(slots, targets, strict=True))
+
+
+@st.composite
+def fleets_with_queues(draw: st.DrawFn) -> tuple[list[EndpointSlot], int]:
+    slots, desired = draw(fleets())
+    queued = [replace(s, floor=draw(st.integers(0, 3))) for s in slots]
+    return queued, desired
+
+
+@pytest.mark.parametrize("strategy", ["balanced", "prioritized", "race"])
+@settings(max_examples=300, deadline=None)
+@given(fleet=fleets_with_queues())
+def test_endpoints_holding_queues_get_capacity_first(strategy: str, fleet: tuple) -> None:
+    # Given any fleet whose endpoints have floors (the instances their queues need)
+    slots, desired = fleet
+    # When placed
+    placement = plan(strategy, desired, slots)
+    # Then caps still hold, and no plan of the same capacity leaves less capacity missing under the floors
+    for slot, target in zip(slots, placement.targets, strict=True):
+        assert 0 <= target <= max(slot.upper, 0)
+    if strategy == "race" and race_requests(desired, slots) is not None:
+        assert all(t >= min(s.floor, s.upper) for s, t in zip(slots, placement.targets, strict=True))
+        return
+    candidates = [a for a in all_assignments(slots, desired) if capacity_of(a, [s.units for s in slots])
+                  == placement.capacity]
+    if strategy == "race":
+        candidates = [a for a in candidates if all(t <= max(s.serving or 0, s.floor) for s, t in zip(slots, a,
+                                                                                                        strict=True))]
+    if candidates:
+        assert deficit(slots, placement.targets) == min(deficit(slots, a) for a in candidates)
+
+
+def test_a_stranded_queue_gets_an_instance_moved_to_it() -> None:
+    # Given 2 instances serving on endpoint 0 and a queue stranded on endpoint 1 (no instance), desired 2
+    slots = [EndpointSlot(2, serving=2), EndpointSlot(0, serving=0, floor=1)]
+    # Then every strategy moves one instance to the queue
+    for strategy in ("balanced", "prioritized", "race"):
+        assert plan(strategy, 2, slots).targets == (1, 1), strategy
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    backlog=st.lists(st.integers(0, 60), min_size=1, max_size=4),
+    data=st.data(),
+    desired=st.integers(0, 30),
+    target=st.sampled_from([1.0, 2.5, 5.0]),
+)
+def test_queue_floors_fit_the_desired_capacity(backlog: list[int], data: st.DataObject, desired: int,
+                                               target: float) -> None:
+    n = len(backlog)
+    units = data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
+    uppers = data.draw(st.lists(st.integers(0, 10), min_size=n, max_size=n))
+    # When floors are computed
+    floors = queue_floors([float(b) for b in backlog], units, uppers, desired, target)
+    # Then no floor exceeds its cap or is set without a queue, and they fit in the desired capacity
+    assert all(0 <= f <= u for f, u in zip(floors, uppers, strict=True))
+    assert all(f == 0 for f, b in zip(floors, backlog, strict=True) if b == 0)
+    total = sum(f * u for f, u in zip(floors, units, strict=True))
+    full = [min(u, max(1, math.ceil(b / (target * un)))) if b else 0 for b, u, un in zip(backlog, uppers, units,
+                                                                                          strict=True)]
+    if sum(f * u for f, u in zip(full, units, strict=True)) <= desired:
+        # And when the desired capacity covers every queue, each gets what it needs at the target
+        assert list(floors) == full
+    else:
+        assert total <= desired
+        # And every queue that could get one instance without another queue losing its first one has one
+        first = sorted((i for i in range(n) if backlog[i] and uppers[i]), key=lambda i: (-backlog[i], i))
+        room = desired
+        for i in first:
+            if units[i] <= room:
+                assert floors[i] >= 1
+                room -= units[i]
+
+
+def test_queue_floors_share_a_small_capacity_by_queue_size() -> None:
+    # Given queues of 40 and 10 requests (target 5 per unit) and only 6 units to place
+    floors = queue_floors([40.0, 10.0], [1, 1], [10, 10], 6, 5.0)
+    # Then both get one instance, and the rest goes to the longer queue
+    assert floors == (5, 1)

@@ -131,15 +131,32 @@ def test_failed_endpoint_gets_weight_zero_and_its_share_moves() -> None:
     assert decision.state.runtime("1").unavailable_reason == "endpoint is Failed: boom"
 
 
-def test_others_cannot_absorb_the_share_fails_with_reason() -> None:
+def test_desired_above_what_the_endpoints_can_give_places_the_most_and_succeeds_bound() -> None:
     # Given caps 2,2,2 and endpoint 1 backed off, desired 6
     state = mark_unavailable(new_desired(ScalingState(desired=3), 6, T0), "1", "quota", T0, BACKOFF)
     decision = run(state, fleet(caps=(2, 2, 2)), [in_service(1)] * 3)
-    # Then the best plan still goes out but the scaling is Failed, saying why
+    # Then the most the endpoints can give goes out, the scaling is in progress (not Failed), and why the fleet
+    # stays below desired is said
     assert decision.placement.targets == (1, 2, 2)
-    assert decision.state.status == FAILED
-    assert "at most 5 capacity units" in (decision.state.failure_reason or "")
-    assert "1: quota" in (decision.state.failure_reason or "")
+    assert decision.state.status == IN_PROGRESS
+    assert decision.feasible_capacity == 5
+    assert "at most 5 capacity units" in (decision.bound_reason or "")
+    assert "1: quota" in (decision.bound_reason or "")
+    # When SageMaker finishes those updates
+    done = run(decision.state, fleet(caps=(2, 2, 2)), [in_service(1, 2000), in_service(2, 2000), in_service(2, 2000)])
+    # Then the scaling is Successful at the feasible capacity, desired stays recorded, the bound is still said
+    assert done.state.status == SUCCESSFUL and done.state.desired == 6
+    assert done.actual_capacity == 5 and done.bound
+
+
+def test_desired_beyond_the_engine_limit_is_placed_up_to_it() -> None:
+    # Given uncapped endpoints and a desired capacity far beyond the engine's placement limit
+    state = new_desired(ScalingState(desired=3), 50_000, T0)
+    decision = run(state, fleet(caps=(None, None, None)), [in_service(1)] * 3)
+    # Then the engine's limit is placed and the reason says so
+    assert decision.placement.capacity == 1000
+    assert decision.state.desired == 50_000
+    assert "at most 1000" in (decision.bound_reason or "")
 
 
 def test_backoff_expires_and_the_endpoint_is_used_again() -> None:
@@ -183,9 +200,10 @@ def test_capped_to_zero_endpoint_serves_until_its_removal_goes_out() -> None:
     state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
     capped = fleet(caps=(10, 0, 10))
     waiting = run(state, capped, [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
-    # Then it still counts and keeps taking requests: it is capacity that serves
+    # Then it still counts and keeps taking requests: it is capacity that serves (endpoint 1's weight counts
+    # the instance on its way: it serves already)
     assert waiting.actual_capacity == 3
-    assert waiting.weights == (1, 1, 1)
+    assert waiting.weights == (2, 1, 1)
     # When the replacement serves / Then its removal goes out and from then on it gets no new request
     replaced = run(waiting.state, capped, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 300)
     assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
@@ -386,11 +404,10 @@ def test_any_scaling_converges_without_dropping_below_its_floor(scenario: tuple)
             modified += 10
             for update in decision.updates:
                 seen[update.index] = in_service(update.instance_count, modified)
-        # And each scaling ends Successful at the planned capacity, or Failed saying why
+        # And each scaling ends Successful at the planned capacity; below desired only when the endpoints cannot
+        # give it, and then it says why
         final = run(state, config, seen, now + 1)
-        if final.placement.capacity >= desired:
-            assert final.state.status == SUCCESSFUL, (final.placement, seen)
-            assert final.actual_capacity == final.placement.capacity
-        else:
-            assert final.state.status == FAILED
-            assert final.state.failure_reason
+        assert final.state.status == SUCCESSFUL, (final.placement, seen)
+        assert final.actual_capacity == final.placement.capacity
+        if final.placement.capacity < desired:
+            assert final.bound_reason

@@ -15,10 +15,17 @@ capacities in the hundreds at most, so it stays well below a millisecond per cal
 - `prioritized`: fill endpoints in `servers` order up to their cap (the first is the preferred type).
 - `race`: on scale-out ask every available endpoint for the whole shortfall; once the capacity serving is
   at least the desired one, trim the surplus, keeping the capacity that arrived first.
+
+Queued work comes first in every strategy: an endpoint holding queued requests has a `floor`, the instances
+its queue needs (see `queue_floors`), and every strategy first minimises the capacity missing below the
+floors, then applies its own preferences. An async request cannot move to another endpoint once queued, so
+capacity must go where the queue is; a floor never makes a plan less exact, it only chooses among the plans
+of the same capacity.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +43,8 @@ class EndpointSlot:
     `current`: the instance count the endpoint has or is already heading to (its baseline: instances that
     need not move). `serving`: instances serving now (race keeps what serves). `cap`: max_instance_count,
     None for no cap. `available`: False while the endpoint is backed off after a failure; it may then keep
-    or shed instances but gets no new ones.
+    or shed instances but gets no new ones. `floor`: instances the endpoint's queue needs (0 without a
+    queue); plans first keep endpoints at their floors where the desired capacity allows.
     """
 
     current: int
@@ -44,6 +52,7 @@ class EndpointSlot:
     cap: int | None = None
     available: bool = True
     serving: int | None = None
+    floor: int = 0
 
     @property
     def upper(self) -> int:
@@ -88,6 +97,48 @@ def max_capacity(slots: Sequence[EndpointSlot]) -> int | None:
 
 # A per-endpoint cost; plans minimise the sum, compared as tuples (lexicographic order is additive).
 CostFn = Callable[[int, int, EndpointSlot], tuple[int, ...]]
+
+
+def _below_floor(count: int, slot: EndpointSlot) -> int:
+    """Capacity units missing under the endpoint's floor: the first thing every strategy minimises."""
+    return max(0, min(slot.floor, slot.upper) - count) * slot.units
+
+
+def queue_floors(
+    backlog: Sequence[float], units: Sequence[int], uppers: Sequence[int], desired: int, target_per_unit: float
+) -> tuple[int, ...]:
+    """Instances each endpoint's queue needs, within `desired` capacity units.
+
+    An endpoint with `backlog` queued requests needs ceil(backlog / (target_per_unit x units)) instances to
+    hold its queue at the target backlog per capacity unit (at least one; at most `uppers`). When the
+    desired capacity cannot cover every queue, every endpoint with a queue gets one instance first (largest
+    queue first: a queue with no capacity at all is stranded), then instances go one at a time to the queue
+    with the most requests per unit still uncovered.
+    """
+    n = len(backlog)
+    wanted = [
+        min(uppers[i], max(1, math.ceil(backlog[i] / (target_per_unit * units[i]) - 1e-9))) if backlog[i] > 0 else 0
+        for i in range(n)
+    ]
+    if sum(w * u for w, u in zip(wanted, units, strict=True)) <= desired:
+        return tuple(wanted)
+    floors = [0] * n
+    room = desired
+    for i in sorted((i for i in range(n) if wanted[i] > 0), key=lambda i: (-backlog[i], i)):
+        if units[i] <= room:
+            floors[i] = 1
+            room -= units[i]
+
+    def uncovered(i: int) -> float:
+        return (backlog[i] - floors[i] * units[i] * target_per_unit) / units[i]
+
+    while True:
+        candidates = [i for i in range(n) if floors[i] and floors[i] < wanted[i] and units[i] <= room]
+        if not candidates:
+            return tuple(floors)
+        best = max(candidates, key=lambda i: (uncovered(i), -i))
+        floors[best] += 1
+        room -= units[best]
 
 
 def _search(desired: int, slots: Sequence[EndpointSlot], cost: CostFn) -> Placement:
@@ -166,7 +217,13 @@ def plan_balanced(desired: int, slots: Sequence[EndpointSlot]) -> Placement:
         against = (base - count if count < base else 0) if scaling_out else (count - base if count > base else 0)
         load = count * slot.units
         changed = abs(count - slot.current)
-        return (against * slot.units, load * load, changed, _first_in_order(index, count, n))
+        return (
+            _below_floor(count, slot),
+            against * slot.units,
+            load * load,
+            changed,
+            _first_in_order(index, count, n),
+        )
 
     return _search(desired, slots, cost)
 
@@ -176,8 +233,9 @@ def plan_prioritized(desired: int, slots: Sequence[EndpointSlot]) -> Placement:
 
     def cost(index: int, count: int, slot: EndpointSlot) -> tuple[int, ...]:
         # One position per endpoint: maximise the first endpoint's count, then the second's, and so on.
-        vector = [0] * n
-        vector[index] = -count
+        vector = [0] * (n + 1)
+        vector[0] = _below_floor(count, slot)
+        vector[index + 1] = -count
         return tuple(vector)
 
     return _search(desired, slots, cost)
@@ -194,10 +252,10 @@ def race_requests(desired: int, slots: Sequence[EndpointSlot]) -> tuple[int, ...
     requests = []
     for slot, now in zip(slots, serving, strict=True):
         if not slot.available:
-            requests.append(min(now, slot.upper))
+            requests.append(min(max(now, slot.floor), slot.upper))
             continue
         wanted = now + -(-shortfall // slot.units)
-        requests.append(min(max(wanted, slot.current), slot.upper))
+        requests.append(min(max(wanted, slot.current, slot.floor), slot.upper))
     return tuple(requests)
 
 
@@ -220,22 +278,25 @@ def plan_race(desired: int, slots: Sequence[EndpointSlot], arrival_rank: Sequenc
     ranks = list(arrival_rank) if arrival_rank is not None else list(range(n))
     if len(ranks) != n:
         raise ValueError("one arrival rank per endpoint")
-    # Trim only what serves: no endpoint keeps more than it serves now.
+    # Trim only what serves: no endpoint keeps more than it serves now, except up to its queue's floor.
     trimmed = [
         EndpointSlot(
             current=s.serving if s.serving is not None else s.current,
             units=s.units,
-            cap=min(s.upper, s.serving if s.serving is not None else s.current),
+            # An endpoint below its queue's floor may grow to it (the surplus elsewhere goes instead).
+            cap=min(s.upper, max(s.serving if s.serving is not None else s.current, s.floor)),
             available=True,
+            floor=s.floor,
         )
         for s in slots
     ]
 
     def cost(index: int, count: int, slot: EndpointSlot) -> tuple[int, ...]:
-        vector = [0] * (n + 2)
-        vector[ranks[index]] = -count * slot.units  # earlier arrivals keep the most
-        vector[n] = (count * slot.units) ** 2  # endpoints that arrived together are trimmed evenly
-        vector[n + 1] = _first_in_order(index, count, n)
+        vector = [0] * (n + 3)
+        vector[0] = _below_floor(count, slot)  # queued work keeps its capacity
+        vector[1 + ranks[index]] = -count * slot.units  # earlier arrivals keep the most
+        vector[n + 1] = (count * slot.units) ** 2  # endpoints that arrived together are trimmed evenly
+        vector[n + 2] = _first_in_order(index, count, n)
         return tuple(vector)
 
     return _search(desired, trimmed, cost)

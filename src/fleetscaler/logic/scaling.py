@@ -8,20 +8,25 @@ Statuses (Application Auto Scaling's custom-resource contract):
 - Pending: a desired capacity is recorded and no update has been issued for it yet.
 - InProgress: updates were issued or endpoints are updating.
 - Successful: every endpoint that can be updated is at its target, none is updating, and the capacity
-  serving is the desired one (or, when capacity units cannot make it exactly, the nearest above).
-- Failed: the plan cannot be completed (not enough capacity on the endpoints still available), or the
-  scaling stayed unfinished longer than the timeout. The best possible plan keeps being applied; a scaling
-  that converges after all still turns Successful, and a new desired capacity starts afresh.
+  serving is the one placed: the desired one (or, when capacity units cannot make it exactly, the nearest
+  above), or, when the endpoints cannot give that much (caps, endpoints backed off after a failure), all
+  they can give. actualCapacity then says how much serves, and the decision's `bound_reason` why it is less:
+  a desired capacity inside the registered bounds is never refused and never fails an activity by itself.
+- Failed: the scaling stayed unfinished longer than the timeout. The best possible plan keeps being
+  applied; a scaling that converges after all still turns Successful, and a new desired capacity starts
+  afresh.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from fleetscaler.logic.placement import EndpointSlot, Placement, plan
+from fleetscaler.logic.placement import EndpointSlot, Placement, max_capacity, plan, queue_floors
+from fleetscaler.logic.routing import UNBOUNDED_QUOTA
 from fleetscaler.logic.server_config import FleetConfig
 from fleetscaler.logic.wrr import reduce_weights
 
@@ -39,6 +44,11 @@ SERVING_STATUSES = frozenset({"InService", "Updating", "SystemUpdating", "Rollin
 CHANGING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 # Statuses that mean the last update failed: the endpoint is backed off.
 FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", MISSING})
+# The most capacity units the engine places (its placement search is exact; beyond this it gets slow). A
+# larger desired capacity is recorded as it is and this much is placed.
+ENGINE_MAX_CAPACITY = 1000
+# AWS's recommended target for ApproximateBacklogSizePerInstance on async endpoints.
+DEFAULT_TARGET_BACKLOG_PER_UNIT = 5.0
 
 
 def status_from_event(raw: str) -> str:
@@ -208,11 +218,26 @@ class Decision:
     actual_capacity: int
     serving_counts: tuple[int, ...]
     weights: tuple[int, ...]
+    # Capacity units serving, or on their way, on the endpoints that take requests: what the fleet's
+    # scaling signal divides the queued work by.
+    coming_capacity: int = 0
+    # The most the endpoints can give now (None: no cap anywhere, the engine's own limit applies).
+    feasible_capacity: int | None = None
+    # Why the fleet runs below the desired capacity (caps, endpoints backed off), None when it does not.
+    bound_reason: str | None = None
+    # Per endpoint: requests it may hold while no capacity serves or comes anywhere (RoutingHints.wake_up),
+    # and requests counted ahead of its queue while its capacity is on its way (RoutingHints.ahead).
+    wake_up: tuple[int, ...] = ()
+    ahead: tuple[int, ...] = ()
+
+    @property
+    def bound(self) -> bool:
+        return self.bound_reason is not None
 
 
-def routing_weights(serving_counts: Sequence[int], units: Sequence[int]) -> tuple[int, ...]:
-    """InService instances x capacity units per endpoint, divided by their gcd (all zero stays all zero)."""
-    return reduce_weights([n * u for n, u in zip(serving_counts, units, strict=True)])
+def routing_weights(counts: Sequence[int], units: Sequence[int]) -> tuple[int, ...]:
+    """Instances x capacity units per endpoint, divided by their gcd (all zero stays all zero)."""
+    return reduce_weights([n * u for n, u in zip(counts, units, strict=True)])
 
 
 def _observe(
@@ -267,8 +292,13 @@ def reconcile(
     *,
     timeout_seconds: float,
     backoff_seconds: float,
+    backlog: Sequence[float] | None = None,
+    target_per_unit: float = DEFAULT_TARGET_BACKLOG_PER_UNIT,
 ) -> Decision:
-    """The next step of the scaling: updates to issue now, status, actual capacity and routing weights."""
+    """The next step of the scaling: updates to issue now, status, actual capacity and routing weights.
+
+    `backlog`: requests queued per endpoint (the engine's latest snapshot), so that capacity goes where the
+    queues are (`queue_floors`); `target_per_unit`: the backlog per capacity unit the fleet is scaled to."""
     if len(observations) != len(fleet.servers):
         raise ValueError("one observation per server, in servers order")
     runtimes = [
@@ -289,9 +319,17 @@ def reconcile(
             observations, fleet.capacity_units, fleet.placement_caps, runtimes, draining, strict=True
         )
     ]
+    # Never more than the endpoints can give (or the engine's own limit): the desired capacity stays recorded
+    # as Application Auto Scaling set it, and this much is placed.
+    feasible = max_capacity(slots)
+    placed = min(state.desired, ENGINE_MAX_CAPACITY if feasible is None else feasible, ENGINE_MAX_CAPACITY)
+    if backlog is not None:
+        queued = [0.0 if leaving else max(0.0, float(b)) for b, leaving in zip(backlog, draining, strict=True)]
+        floors = queue_floors(queued, fleet.capacity_units, [s.upper for s in slots], placed, target_per_unit)
+        slots = [replace(slot, floor=f) for slot, f in zip(slots, floors, strict=True)]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})
     arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]
-    placement = plan(fleet.strategy, state.desired, slots, arrival_rank)
+    placement = plan(fleet.strategy, placed, slots, arrival_rank)
 
     serving = tuple(seen.serving for seen in observations)
     # Capacity that takes new requests: a draining endpoint's instances only finish what it already queued.
@@ -300,7 +338,7 @@ def reconcile(
     )
     # Make before break: a removal goes out only while the capacity left serving stays at the level the
     # plan aims for; instances moving between endpoints are retired once their replacements serve.
-    floor = min(state.desired, placement.capacity)
+    floor = min(placed, placement.capacity)
     left = actual
     updates: list[Update] = []
     held = False
@@ -334,18 +372,15 @@ def reconcile(
     started_at = state.started_at
     if status == SUCCESSFUL and not applied:
         # A settled fleet has work again without a new desired capacity (drained endpoint, failover, an
-        # edited cap): that is a new activity, timed from now, not from the last PATCH.
+        # edited cap, a back-off that ended): that is a new activity, timed from now, not from the last PATCH.
         started_at = now
     unavailable = [
         f"{server}: {runtime.unavailable_reason}"
         for server, runtime in zip(fleet.servers, runtimes, strict=True)
         if not runtime.available(now) and runtime.unavailable_reason
     ]
-    if applied and placement.capacity >= state.desired:
+    if applied:
         status, reason = SUCCESSFUL, None
-    elif placement.capacity < state.desired and placement.shortfall_reason:
-        status = FAILED
-        reason = placement.shortfall_reason + (f" (unavailable: {'; '.join(unavailable)})" if unavailable else "")
     elif status == FAILED:
         pass  # a failed scaling stays failed until it converges or a new desired capacity arrives
     elif started_at and now - started_at > timeout_seconds:
@@ -358,6 +393,18 @@ def reconcile(
     else:
         status, reason = PENDING, None
 
+    bound_reason = None
+    if state.desired > placed:
+        if feasible is not None and feasible < min(state.desired, ENGINE_MAX_CAPACITY):
+            bound_reason = (
+                f"the endpoints can give at most {feasible} capacity units (max_instance_count x capacity_units "
+                f"of the endpoints that take requests and are not backed off); desired is {state.desired}"
+            )
+        else:
+            bound_reason = f"the engine places at most {ENGINE_MAX_CAPACITY} capacity units; desired is {state.desired}"
+        if unavailable:
+            bound_reason += f" (unavailable: {'; '.join(unavailable)})"
+
     new_state = replace(
         state,
         started_at=started_at,
@@ -366,19 +413,42 @@ def reconcile(
         issued_any=issued_any,
         endpoints={**state.endpoints, **dict(zip(fleet.servers, runtimes, strict=True))},
     )
+    # Routing follows the capacity that serves, or that is coming where nothing serves yet; an endpoint that
+    # is leaving gets nothing (see `_winding_down`).
+    routed = [
+        0
+        if draining[i] or _winding_down(seen, runtimes[i])
+        else (seen.heading if runtimes[i].available(now) else seen.serving)
+        for i, seen in enumerate(observations)
+    ]
+    coming = sum(n * u for n, u in zip(routed, fleet.capacity_units, strict=True))
+    # Capacity still starting on an endpoint that serves nothing is worth queuing on only once the serving
+    # endpoints hold their target backlog: until then a request finishes sooner where capacity serves.
+    serves_somewhere = any(n and seen.serving for n, seen in zip(routed, observations, strict=True))
+    ahead = tuple(
+        math.ceil(target_per_unit * n * u) if n and not seen.serving and serves_somewhere else 0
+        for n, u, seen in zip(routed, fleet.capacity_units, observations, strict=True)
+    )
+    wake_up = tuple(
+        0
+        if not fleet.takes_requests(i) or not runtimes[i].available(now)
+        else UNBOUNDED_QUOTA
+        if fleet.max_instance_count[i] is None
+        else math.ceil((fleet.max_instance_count[i] or 0) * fleet.capacity_units[i] * target_per_unit)
+        for i in range(len(fleet.servers))
+    )
     return Decision(
         state=new_state,
         placement=placement,
         updates=tuple(updates),
         actual_capacity=actual,
         serving_counts=serving,
-        weights=routing_weights(
-            [
-                0 if draining[i] or _winding_down(observations[i], runtimes[i]) else n
-                for i, n in enumerate(serving)
-            ],
-            fleet.capacity_units,
-        ),
+        weights=routing_weights(routed, fleet.capacity_units),
+        coming_capacity=coming,
+        feasible_capacity=feasible,
+        bound_reason=bound_reason,
+        wake_up=wake_up,
+        ahead=ahead,
     )
 
 

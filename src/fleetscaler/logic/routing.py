@@ -1,0 +1,287 @@
+"""Where a request goes: the endpoint on which it finishes first, given queues and capacity.
+
+An async request cannot move once it is queued, so the router must not only follow capacity but also the
+work already waiting. The scaling engine keeps, in `server_config`, the routing weights (each endpoint's
+capacity units serving, or coming where nothing serves yet) and, once a minute, a *snapshot* of each
+endpoint's queue together with the router's request counter at that moment (`RoutingHints`). Request
+number `counter` is then the k-th request since the snapshot (k = counter - snapshot counter), and its
+endpoint is a pure function of (weights, snapshot, k); every Lambda container computes the same answer
+from the one DynamoDB read it already makes, so requests from all of them interleave as one balancer's.
+
+With capacity (some weight > 0), think of endpoint i's queue as B_i requests ahead of the new ones and of
+its weight e_i as its service rate. The j-th new request on i finishes at (B_i + j) / e_i. Requests are
+handed out in order of finishing time (ties to the endpoint first in `servers` order) until the queues
+are level, that is until every endpoint's finishing time reaches that of the most loaded one; from there on
+the smooth weighted round-robin takes over, which keeps them level within one request. Queues that are
+already level (every queue empty, say) give the round-robin at once. An endpoint whose capacity is still
+on its way while others serve starts `ahead[i]` requests behind (the engine sets it to the target backlog
+of that capacity): it gets requests once the serving endpoints are at least that loaded, so a short queue
+is not sent to wait for instances that are still starting.
+
+With no capacity anywhere (a fleet at zero with nothing coming), requests queue where the fleet will wake:
+the first endpoint that may wake (`wake_up[i] > 0`, in `servers` order) takes requests until its queue holds
+what its whole cap can work through at the target backlog per unit (`wake_up[i]` requests), then the next
+one, and so on; beyond every quota they are spread in proportion to the quotas. A trickle wakes one
+endpoint; a batch is spread over as many endpoints as its size needs, so the capacity that wakes up can
+work on all of it (a batch piled on one endpoint would wait for that endpoint's cap alone).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fleetscaler.logic.wrr import MAX_PERIOD, pick, reduce_weights, smooth_wrr_sequence
+
+# A quota that never fills: an endpoint without a cap can take any queue.
+UNBOUNDED_QUOTA = 10**12
+# Requests since the snapshot beyond this are routed by the round-robin alone (a snapshot that old no
+# longer describes the queues; the engine refreshes it every minute).
+MAX_REQUESTS_SINCE_SNAPSHOT = 10**9
+
+
+@dataclass(frozen=True)
+class RoutingHints:
+    """The engine's snapshot of the queues, as stored in `server_config.routing`.
+
+    `backlog[i]`: requests queued on endpoint i when the snapshot was taken; `counter`: the router's
+    request_count at that moment; `at`: when (epoch seconds); `wake_up[i]`: how many requests endpoint i
+    may hold while no capacity serves or comes anywhere (0: it does not wake; see the module docstring);
+    `ahead[i]`: requests counted ahead of endpoint i's queue while its capacity is on its way.
+    """
+
+    backlog: tuple[int, ...]
+    counter: int
+    at: float
+    wake_up: tuple[int, ...]
+    ahead: tuple[int, ...]
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "backlog": list(self.backlog),
+            "counter": self.counter,
+            "at": self.at,
+            "wake_up": list(self.wake_up),
+            "ahead": list(self.ahead),
+        }
+
+    @property
+    def queued(self) -> tuple[int, ...]:
+        """What the router counts ahead of a new request on each endpoint."""
+        return tuple(b + a for b, a in zip(self.backlog, self.ahead, strict=True))
+
+
+ROUTING_KEYS = ("backlog", "counter", "at", "wake_up", "ahead")
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number) or number != int(number):
+        return None
+    return int(number)
+
+
+def parse_routing_hints(raw: object, count: int) -> tuple[RoutingHints | None, list[str]]:
+    """`server_config.routing` as RoutingHints, or None and the problems (each naming the field)."""
+    if raw is None:
+        return None, []
+    if not isinstance(raw, Mapping):
+        return None, ["routing: must be a map with backlog, counter, at and wake_up"]
+    problems = [f"routing.{key}: unknown key (the engine writes {', '.join(ROUTING_KEYS)})" for key in raw
+                if key not in ROUTING_KEYS]
+    lists: dict[str, tuple[int, ...]] = {}
+    for key in ("backlog", "wake_up", "ahead"):
+        values = raw.get(key)
+        if not isinstance(values, Sequence) or isinstance(values, str | bytes):
+            problems.append(f"routing.{key}: must be a list of whole numbers >= 0, one per server")
+            continue
+        if len(values) != count:
+            problems.append(f"routing.{key}: has {len(values)} entries but servers has {count}")
+            continue
+        numbers = [_whole(v) for v in values]
+        bad = [i for i, v in enumerate(numbers) if v is None or v < 0]
+        if bad:
+            problems.append(f"routing.{key}[{bad[0]}]: must be a whole number >= 0, got {values[bad[0]]!r}")
+            continue
+        lists[key] = tuple(int(v or 0) for v in numbers)
+    counter = _whole(raw.get("counter"))
+    if counter is None or counter < 0:
+        problems.append(f"routing.counter: must be a whole number >= 0, got {raw.get('counter')!r}")
+    at = raw.get("at")
+    try:
+        at_value = float(at)  # type: ignore[arg-type]
+        if not math.isfinite(at_value) or isinstance(at, bool):
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"routing.at: must be a time in epoch seconds, got {at!r}")
+        at_value = 0.0
+    if problems:
+        return None, problems
+    return RoutingHints(lists["backlog"], int(counter or 0), at_value, lists["wake_up"], lists["ahead"]), []
+
+
+# --- leveling: requests in order of finishing time until the queues are level ------------------------
+
+
+@dataclass(frozen=True)
+class _Leveling:
+    """The requests that level the queues: `slots[i]` of them go to endpoint i, `total` in all."""
+
+    weights: tuple[int, ...]
+    backlog: tuple[int, ...]
+    slots: tuple[int, ...]
+    scale: int  # lcm of the positive weights: finishing times (B_i + j) / e_i as integers (B_i + j) * scale / e_i
+
+    @property
+    def total(self) -> int:
+        return sum(self.slots)
+
+    def _count_at_most(self, value: int) -> int:
+        count = 0
+        for e, b, m in zip(self.weights, self.backlog, self.slots, strict=True):
+            if m:
+                count += min(m, max(0, value * e // self.scale - b))
+        return count
+
+    def value_of(self, k: int) -> int:
+        """The finishing time (scaled) of the (k+1)-th leveling request, k < total."""
+        low, high = 0, max((b + m) * self.scale // e for e, b, m in zip(self.weights, self.backlog, self.slots,
+                                                                         strict=True) if m)
+        while low < high:
+            middle = (low + high) // 2
+            if self._count_at_most(middle) >= k + 1:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    def _tied(self, value: int) -> list[int]:
+        """Endpoints with a leveling slot finishing exactly at `value`, in servers order."""
+        tied = []
+        for i, (e, b, m) in enumerate(zip(self.weights, self.backlog, self.slots, strict=True)):
+            if m and (value * e) % self.scale == 0 and 1 <= value * e // self.scale - b <= m:
+                tied.append(i)
+        return tied
+
+    def owner(self, k: int) -> int:
+        value = self.value_of(k)
+        before = self._count_at_most(value - 1)
+        return self._tied(value)[k - before]
+
+    def counts(self, k: int) -> list[int]:
+        """How many of the first k leveling requests each endpoint gets (k <= total)."""
+        if k <= 0:
+            return [0] * len(self.weights)
+        value = self.value_of(k - 1)
+        counts = [
+            min(m, max(0, (value - 1) * e // self.scale - b)) if m else 0
+            for e, b, m in zip(self.weights, self.backlog, self.slots, strict=True)
+        ]
+        for i in self._tied(value)[: k - sum(counts)]:
+            counts[i] += 1
+        return counts
+
+
+def _leveling(weights: Sequence[int], backlog: Sequence[int]) -> _Leveling:
+    positive = [i for i, e in enumerate(weights) if e > 0]
+    scale = math.lcm(*(weights[i] for i in positive))
+    # The most loaded endpoint's finishing time, as the fraction top_b / top_e.
+    top = max(positive, key=lambda i: (backlog[i] * scale // weights[i], -i))
+    top_b, top_e = backlog[top], weights[top]
+    slots = tuple(max(0, top_b * e // top_e - b) if e > 0 else 0 for e, b in zip(weights, backlog, strict=True))
+    return _Leveling(tuple(weights), tuple(backlog), slots, scale)
+
+
+# --- the choice ---------------------------------------------------------------------------------------
+
+
+def _round_robin(weights: Sequence[int], counter: int) -> int:
+    reduced = reduce_weights(weights)
+    if sum(reduced) > MAX_PERIOD:
+        # Quotas of very different sizes: keep their proportions to three significant digits.
+        top = max(reduced)
+        reduced = reduce_weights([max(1, round(w * 1000 / top)) if w else 0 for w in reduced])
+    return pick(reduced, counter)
+
+
+def _wake_up_rooms(hints: RoutingHints) -> list[int]:
+    return [max(0, q - b) if q else 0 for q, b in zip(hints.wake_up, hints.backlog, strict=True)]
+
+
+def _since_snapshot(counter: int, hints: RoutingHints | None) -> int | None:
+    if hints is None:
+        return None
+    k = counter - hints.counter
+    return k if 0 <= k < MAX_REQUESTS_SINCE_SNAPSHOT else None
+
+
+def choose_endpoint(counter: int, weights: Sequence[int], hints: RoutingHints | None = None) -> int | None:
+    """The endpoint index for request number `counter`; None when no endpoint can take it (no weight and
+    no endpoint that may wake). `weights` must already be 0 for endpoints that take no requests."""
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must be >= 0")
+    k = _since_snapshot(counter, hints)
+    if any(weights):
+        if hints is None or k is None or len(hints.backlog) != len(weights):
+            return _round_robin(weights, counter)
+        leveling = _leveling(weights, hints.queued)
+        if k < leveling.total:
+            return leveling.owner(k)
+        return _round_robin(weights, k - leveling.total)
+    if hints is None or len(hints.wake_up) != len(weights) or not any(hints.wake_up):
+        return None
+    position = counter if k is None else k
+    for index, room in enumerate(_wake_up_rooms(hints)):
+        if position < room:
+            return index
+        position -= room
+    return _round_robin(hints.wake_up, position)
+
+
+def routed_counts(count: int, weights: Sequence[int], hints: RoutingHints) -> list[int]:
+    """How many of the first `count` requests after the snapshot each endpoint got (what `choose_endpoint`
+    gave them): the engine uses it to know what queued where since the last CloudWatch datapoint."""
+    n = len(weights)
+    if count <= 0:
+        return [0] * n
+    if any(weights):
+        leveling = _leveling(weights, hints.queued)
+        counts = leveling.counts(min(count, leveling.total))
+        rest = count - leveling.total
+        if rest > 0:
+            for i, extra in enumerate(_round_robin_counts(weights, rest)):
+                counts[i] += extra
+        return counts
+    if not any(hints.wake_up):
+        return [0] * n
+    counts = [0] * n
+    left = count
+    for index, room in enumerate(_wake_up_rooms(hints)):
+        taken = min(room, left)
+        counts[index] += taken
+        left -= taken
+    if left > 0:
+        for i, extra in enumerate(_round_robin_counts(hints.wake_up, left)):
+            counts[i] += extra
+    return counts
+
+
+def _round_robin_counts(weights: Sequence[int], count: int) -> list[int]:
+    """Picks per endpoint among the round-robin's first `count` (counters 0..count-1)."""
+    reduced = reduce_weights(weights)
+    if sum(reduced) > MAX_PERIOD:
+        top = max(reduced)
+        reduced = reduce_weights([max(1, round(w * 1000 / top)) if w else 0 for w in reduced])
+    period = sum(reduced)
+    full, rest = divmod(count, period)
+    counts = [w * full for w in reduced]
+    for index in smooth_wrr_sequence(reduced)[:rest]:
+        counts[index] += 1
+    return counts
