@@ -22,6 +22,7 @@ REGION = "us-east-1"
 
 def reset_process_caches() -> None:
     """Lambda containers cache settings, the store and clients; each test starts a fresh 'container'."""
+    from fleetscaler.aws import cloudwatch
     from fleetscaler.aws.sagemaker import reset_clients
     from fleetscaler.config import get_settings
     from fleetscaler.dal.store import get_store
@@ -31,6 +32,7 @@ def reset_process_caches() -> None:
     get_store.cache_clear()
     router.get_router.cache_clear()
     reset_clients()
+    cloudwatch.reset_clients()
     from fleetscaler.services import scaling
 
     scaling.get_engine.cache_clear()

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT
+
 DEFAULT_SCALING_TIMEOUT_SECONDS = 25 * 60
 DEFAULT_FAILOVER_BACKOFF_SECONDS = 10 * 60
 
@@ -29,6 +31,9 @@ class Settings(BaseModel, frozen=True):
     # over endpoints of max_instance_count x capacity_units, unbounded when an endpoint has no cap.
     min_capacity: int = Field(default=0, ge=0)
     max_capacity: int | None = Field(default=None, ge=0)
+    # The backlog per capacity unit the fleet is scaled to (the scaling policy's target): the engine sizes
+    # queue floors, wake-up quotas and the capacity shortfall with it.
+    target_backlog_per_unit: float = Field(default=DEFAULT_TARGET_BACKLOG_PER_UNIT, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _bounds_in_order(self) -> Settings:
@@ -63,6 +68,8 @@ class Settings(BaseModel, frozen=True):
             raw["min_capacity"] = env["MIN_CAPACITY"]
         if env.get("MAX_CAPACITY", "").strip():
             raw["max_capacity"] = env["MAX_CAPACITY"]
+        if env.get("TARGET_BACKLOG_PER_UNIT", "").strip():
+            raw["target_backlog_per_unit"] = env["TARGET_BACKLOG_PER_UNIT"]
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -73,6 +80,7 @@ class Settings(BaseModel, frozen=True):
                 "failover_backoff_seconds": "FAILOVER_BACKOFF_SECONDS",
                 "min_capacity": "MIN_CAPACITY",
                 "max_capacity": "MAX_CAPACITY",
+                "target_backlog_per_unit": "TARGET_BACKLOG_PER_UNIT",
             }
             problems = [
                 f"{names.get(str(err['loc'][0]), str(err['loc'][0]))}: {err['msg']}" if err["loc"] else err["msg"]

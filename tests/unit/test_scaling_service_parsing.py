@@ -6,8 +6,7 @@ import pytest
 
 from fleetscaler.config import Settings
 from fleetscaler.errors import InvalidRequest
-from fleetscaler.logic.server_config import validate_server_config
-from fleetscaler.services.scaling import ENGINE_MAX_CAPACITY, capacity_bounds, event_time_ms
+from fleetscaler.services.scaling import capacity_bounds, event_time_ms, parse_desired_capacity
 
 
 def test_event_time_in_epoch_ms_or_iso() -> None:
@@ -19,13 +18,24 @@ def test_event_time_in_epoch_ms_or_iso() -> None:
         event_time_ms("yesterday", None)
 
 
-def test_default_maximum_is_caps_times_units_and_uncapped_is_the_engine_limit() -> None:
-    settings = Settings.from_env({"TABLE_NAME": "meta"})
-    capped = validate_server_config(
-        {"servers": ["1", "2"], "weights": [1, 1], "capacity_units": [1, 4], "max_instance_count": [3, 2]}
-    )
-    assert capacity_bounds(settings, capped) == (0, 11)
-    uncapped = validate_server_config({"servers": ["1", "2"], "weights": [1, 1], "max_instance_count": [3, None]})
-    assert capacity_bounds(settings, uncapped) == (0, ENGINE_MAX_CAPACITY)
+def test_bounds_are_the_registered_ones_only() -> None:
+    # Given no MAX_CAPACITY: no upper bound (what the endpoints can give is placed, never a refusal)
+    assert capacity_bounds(Settings.from_env({"TABLE_NAME": "meta"})) == (0, None)
+    # Given MIN_CAPACITY and MAX_CAPACITY: exactly those
     explicit = Settings.from_env({"TABLE_NAME": "meta", "MIN_CAPACITY": "1", "MAX_CAPACITY": "40"})
-    assert capacity_bounds(explicit, capped) == (1, 40)
+    assert capacity_bounds(explicit) == (1, 40)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"desiredCapacity": 41}, "desiredCapacity: must be at most 40 (MAX_CAPACITY), got 41"),
+        ({"desiredCapacity": 0}, "desiredCapacity: must be at least 1 (MIN_CAPACITY), got 0"),
+        ({"desiredCapacity": 2.5}, "desiredCapacity: must be a whole number"),
+    ],
+)
+def test_only_the_registered_bounds_refuse(body: dict, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_desired_capacity(body, (1, 40))
+    assert parse_desired_capacity({"desiredCapacity": 40.0}, (1, 40)) == 40
+    assert parse_desired_capacity({"desiredCapacity": 10**9}, (0, None)) == 10**9

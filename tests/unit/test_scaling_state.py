@@ -200,10 +200,9 @@ def test_capped_to_zero_endpoint_serves_until_its_removal_goes_out() -> None:
     state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
     capped = fleet(caps=(10, 0, 10))
     waiting = run(state, capped, [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
-    # Then it still counts and keeps taking requests: it is capacity that serves (endpoint 1's weight counts
-    # the instance on its way: it serves already)
+    # Then it still counts and keeps taking requests: it is capacity that serves
     assert waiting.actual_capacity == 3
-    assert waiting.weights == (2, 1, 1)
+    assert waiting.weights == (1, 1, 1)
     # When the replacement serves / Then its removal goes out and from then on it gets no new request
     replaced = run(waiting.state, capped, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 300)
     assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
@@ -411,3 +410,28 @@ def test_any_scaling_converges_without_dropping_below_its_floor(scenario: tuple)
         assert final.actual_capacity == final.placement.capacity
         if final.placement.capacity < desired:
             assert final.bound_reason
+
+
+def test_a_corrupted_engine_record_is_dropped_and_rebuilt_from_observations() -> None:
+    # Given a stored engine memory with a bad timestamp on endpoint 1 and a good one on endpoint 2
+    record = (
+        '{"startedAt": "yesterday", "issuedAny": true, "endpoints": {'
+        '"1": {"unavailable_until": "2024-01-01T00:00:00Z", "last_event_ms": 5},'
+        '"2": {"unavailable_until": 0.0, "last_event_ms": 9, "settled_count": 1}}}'
+    )
+    # When it is read back
+    state = ScalingState.from_record(3, "InProgress", None, record)
+    # Then what is unreadable is dropped and said, the rest is kept
+    assert "1" not in state.endpoints and state.runtime("2").last_event_ms == 9
+    assert state.started_at == 0.0
+    assert any("endpoints.1: unavailable_until" in p for p in state.discarded)
+    assert any("startedAt" in p for p in state.discarded)
+    # And a reconcile on it works from what SageMaker shows
+    decision = run(state, fleet(), [in_service(1)] * 3)
+    assert decision.actual_capacity == 3 and decision.state.status == SUCCESSFUL
+
+
+def test_an_unreadable_engine_record_is_dropped_whole() -> None:
+    for record in ("{not json", "[1, 2]", '{"endpoints": [1]}'):
+        state = ScalingState.from_record(2, "Successful", None, record)
+        assert state.endpoints == {} and state.discarded

@@ -12,7 +12,7 @@ become a validation message (`fleetscaler.logic.server_config`), not a deseriali
 
 from __future__ import annotations
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 SERVER_CONFIG_ID = "server_config"
@@ -43,6 +43,8 @@ class ServerConfigItem(_TableItem):
     draining_since = ListAttribute(null=True)  # type: ignore[var-annotated]
     # The router's global counter lives here so one UpdateItem returns the counter and the weights.
     request_count = NumberAttribute(null=True)
+    # The engine's snapshot of the queues for the router (fleetscaler.logic.routing.RoutingHints).
+    routing = MapAttribute(null=True)  # type: ignore[var-annotated]
     # Optimistic lock for writers of the config (scaling engine, CLI). The router's ADD on request_count
     # never touches it, so routing never conflicts with a config change.
     config_version = NumberAttribute(null=True)

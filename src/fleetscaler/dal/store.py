@@ -39,6 +39,7 @@ SERVER_CONFIG_FIELDS = (
     "strategy",
     "draining",
     "draining_since",
+    "routing",
 )
 
 
@@ -78,7 +79,10 @@ def translate_errors(table_name: str) -> Iterator[None]:
 
 
 def server_config_to_dict(item: ServerConfigItem) -> dict[str, Any]:
-    return {name: getattr(item, name) for name in SERVER_CONFIG_FIELDS if getattr(item, name) is not None}
+    values = {name: getattr(item, name) for name in SERVER_CONFIG_FIELDS if getattr(item, name) is not None}
+    if "routing" in values:
+        values["routing"] = values["routing"].as_dict()  # a raw map attribute, as plain Python values
+    return values
 
 
 DIMENSION_FIELDS = (
@@ -105,6 +109,8 @@ class VersionedConfig:
 
     config: dict[str, Any]
     version: int | None
+    # The router's counter when it was read (the engine's queue snapshot goes with it).
+    request_count: int = 0
 
 
 class MetadataStore:
@@ -160,7 +166,7 @@ class MetadataStore:
             except ServerConfigItem.DoesNotExist:
                 return None
         version = None if item.config_version is None else int(item.config_version)
-        return VersionedConfig(server_config_to_dict(item), version)
+        return VersionedConfig(server_config_to_dict(item), version, int(item.request_count or 0))
 
     def update_server_config(self, changes: dict[str, Any], expected_version: int | None) -> int:
         """Set the attributes in `changes` only if nobody changed the config since `expected_version`.

@@ -20,7 +20,7 @@ from fleetscaler.errors import ConcurrentModification, FleetscalerError, Invalid
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
 from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
 from fleetscaler.handlers.service import service_name
-from fleetscaler.services.scaling import get_engine
+from fleetscaler.services.scaling import DimensionView, get_engine
 
 logger = Logger(service=service_name("fleetscaler-scaling-api"))
 app = APIGatewayRestResolver()
@@ -47,10 +47,18 @@ def _json_body() -> Any:
         raise InvalidRequest("body", "must be a flat JSON object, not nested thousands of levels deep") from exc
 
 
+def _log_warnings(view: DimensionView) -> None:
+    for warning in view.warnings:
+        logger.warning(warning)
+
+
 @app.get("/scalableTargetDimensions/<dimension_id>")
 def get_dimension(dimension_id: str) -> Response:
     view = get_engine().get(dimension_id)
-    logger.info("reconciled", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    _log_warnings(view)
+    logger.info(
+        "reconciled", scaling_status=view.status, desired=view.desired, actual=view.actual, bound=view.bound_reason
+    )
     publish_fleet_state(view, logger)
     return json_response(200, view.to_response())
 
@@ -58,7 +66,14 @@ def get_dimension(dimension_id: str) -> Response:
 @app.patch("/scalableTargetDimensions/<dimension_id>")
 def patch_dimension(dimension_id: str) -> Response:
     view = get_engine().set_desired(dimension_id, _json_body())
-    logger.info("desired capacity recorded", scaling_status=view.status, desired=view.desired, actual=view.actual)
+    _log_warnings(view)
+    logger.info(
+        "desired capacity recorded",
+        scaling_status=view.status,
+        desired=view.desired,
+        actual=view.actual,
+        bound=view.bound_reason,
+    )
     publish_fleet_state(view, logger)
     return json_response(200, view.to_response())
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fleetscaler.logic.wrr import MAX_PERIOD, pick, reduce_weights, smooth_wrr_sequence
@@ -40,6 +40,9 @@ UNBOUNDED_QUOTA = 10**12
 # Requests since the snapshot beyond this are routed by the round-robin alone (a snapshot that old no
 # longer describes the queues; the engine refreshes it every minute).
 MAX_REQUESTS_SINCE_SNAPSHOT = 10**9
+# A snapshot older than this no longer describes the queues (the schedule that refreshes it every minute is
+# missing or failing): its queues are ignored, the weights and wake-up quotas still route.
+SNAPSHOT_MAX_AGE_SECONDS = 5 * 60
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,15 @@ class RoutingHints:
     def queued(self) -> tuple[int, ...]:
         """What the router counts ahead of a new request on each endpoint."""
         return tuple(b + a for b, a in zip(self.backlog, self.ahead, strict=True))
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at <= SNAPSHOT_MAX_AGE_SECONDS
+
+    def as_of(self, now: float | None) -> RoutingHints:
+        """These hints with the queues forgotten when the snapshot is too old to describe them."""
+        if now is None or self.fresh(now):
+            return self
+        return replace(self, backlog=(0,) * len(self.backlog))
 
 
 ROUTING_KEYS = ("backlog", "counter", "at", "wake_up", "ahead")
@@ -222,11 +234,16 @@ def _since_snapshot(counter: int, hints: RoutingHints | None) -> int | None:
     return k if 0 <= k < MAX_REQUESTS_SINCE_SNAPSHOT else None
 
 
-def choose_endpoint(counter: int, weights: Sequence[int], hints: RoutingHints | None = None) -> int | None:
+def choose_endpoint(
+    counter: int, weights: Sequence[int], hints: RoutingHints | None = None, now: float | None = None
+) -> int | None:
     """The endpoint index for request number `counter`; None when no endpoint can take it (no weight and
-    no endpoint that may wake). `weights` must already be 0 for endpoints that take no requests."""
+    no endpoint that may wake). `weights` must already be 0 for endpoints that take no requests. With `now`,
+    a snapshot older than SNAPSHOT_MAX_AGE_SECONDS has its queues ignored."""
     if any(w < 0 for w in weights):
         raise ValueError("weights must be >= 0")
+    if hints is not None:
+        hints = hints.as_of(now)
     k = _since_snapshot(counter, hints)
     if any(weights):
         if hints is None or k is None or len(hints.backlog) != len(weights):

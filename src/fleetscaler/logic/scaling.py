@@ -23,11 +23,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from fleetscaler.logic.placement import EndpointSlot, Placement, max_capacity, plan, queue_floors
 from fleetscaler.logic.routing import UNBOUNDED_QUOTA
 from fleetscaler.logic.server_config import FleetConfig
+from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT
 from fleetscaler.logic.wrr import reduce_weights
 
 PENDING = "Pending"
@@ -47,8 +48,6 @@ FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", MI
 # The most capacity units the engine places (its placement search is exact; beyond this it gets slow). A
 # larger desired capacity is recorded as it is and this much is placed.
 ENGINE_MAX_CAPACITY = 1000
-# AWS's recommended target for ApproximateBacklogSizePerInstance on async endpoints.
-DEFAULT_TARGET_BACKLOG_PER_UNIT = 5.0
 
 
 def status_from_event(raw: str) -> str:
@@ -113,6 +112,8 @@ class ScalingState:
     started_at: float = 0.0
     issued_any: bool = False
     endpoints: Mapping[str, EndpointRuntime] = field(default_factory=dict)
+    # What could not be read back from the stored record (and was dropped); empty when it read cleanly.
+    discarded: tuple[str, ...] = field(default=(), compare=False)
 
     def runtime(self, server: str) -> EndpointRuntime:
         return self.endpoints.get(server) or EndpointRuntime()
@@ -135,27 +136,77 @@ class ScalingState:
     def from_record(
         desired: int, status: str | None, failure_reason: str | None, engine_json: str | None
     ) -> ScalingState:
-        engine: dict[str, Any] = {}
-        if engine_json:
-            try:
-                loaded = json.loads(engine_json)
-                engine = loaded if isinstance(loaded, dict) else {}
-            except ValueError:
-                engine = {}  # an unreadable record only costs the memory of past runs; observations rebuild it
-        known = set(EndpointRuntime.__dataclass_fields__)
-        endpoints = {
-            str(name): EndpointRuntime(**{k: v for k, v in raw.items() if k in known})
-            for name, raw in (engine.get("endpoints") or {}).items()
-            if isinstance(raw, dict)
-        }
+        engine, problems = _engine_memory(engine_json)
+        endpoints: dict[str, EndpointRuntime] = {}
+        raw_endpoints = engine.get("endpoints") or {}
+        if not isinstance(raw_endpoints, dict):
+            problems.append("endpoints: not a map")
+            raw_endpoints = {}
+        for name, raw in raw_endpoints.items():
+            runtime, problem = _endpoint_runtime(raw)
+            if runtime is None:
+                problems.append(f"endpoints.{name}: {problem}")
+            else:
+                endpoints[str(name)] = runtime
+        started_at = engine.get("startedAt") or 0.0
+        if not _is_number(started_at):
+            problems.append(f"startedAt: not a number ({started_at!r})")
+            started_at = 0.0
         return ScalingState(
             desired=desired,
             status=status if status in SCALING_STATUSES else SUCCESSFUL,
             failure_reason=failure_reason or None,
-            started_at=float(engine.get("startedAt") or 0.0),
-            issued_any=bool(engine.get("issuedAny")),
+            started_at=float(started_at),
+            issued_any=engine.get("issuedAny") is True,
             endpoints=endpoints,
+            discarded=tuple(problems),
         )
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _engine_memory(engine_json: str | None) -> tuple[dict[str, Any], list[str]]:
+    if not engine_json:
+        return {}, []
+    try:
+        loaded = json.loads(engine_json)
+    except ValueError:
+        return {}, ["not valid JSON"]
+    if not isinstance(loaded, dict):
+        return {}, ["not a JSON object"]
+    return loaded, []
+
+
+# The type each remembered field must have; anything else (a hand edit, a bug) is discarded with the endpoint's
+# memory: the next observation of SageMaker rebuilds it.
+_RUNTIME_FIELDS: dict[str, tuple[type, ...]] = {
+    "target": (int, type(None)),
+    "issued_target": (int, type(None)),
+    "issued_base_ms": (int, type(None)),
+    "unavailable_until": (int, float),
+    "unavailable_reason": (str, type(None)),
+    "last_event_ms": (int,),
+    "settled_at": (int, float),
+    "settled_count": (int, type(None)),
+}
+
+
+def _endpoint_runtime(raw: object) -> tuple[EndpointRuntime | None, str]:
+    if not isinstance(raw, dict):
+        return None, "not a map"
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        kinds = _RUNTIME_FIELDS.get(key)
+        if kinds is None:
+            continue  # written by a newer or older engine: not ours to judge
+        if isinstance(value, bool) or not isinstance(value, kinds) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            return None, f"{key} has a wrong value ({value!r})"
+        values[key] = float(value) if float in kinds and _is_number(value) else value
+    return EndpointRuntime(**values), ""
 
 
 def new_desired(state: ScalingState, desired: int, now: float) -> ScalingState:
@@ -413,17 +464,18 @@ def reconcile(
         issued_any=issued_any,
         endpoints={**state.endpoints, **dict(zip(fleet.servers, runtimes, strict=True))},
     )
-    # Routing follows the capacity that serves, or that is coming where nothing serves yet; an endpoint that
-    # is leaving gets nothing (see `_winding_down`).
-    routed = [
+    # Capacity serving or on its way, on the endpoints that take requests: what the scaling signal counts.
+    heading = [
         0
         if draining[i] or _winding_down(seen, runtimes[i])
         else (seen.heading if runtimes[i].available(now) else seen.serving)
         for i, seen in enumerate(observations)
     ]
-    coming = sum(n * u for n, u in zip(routed, fleet.capacity_units, strict=True))
-    # Capacity still starting on an endpoint that serves nothing is worth queuing on only once the serving
-    # endpoints hold their target backlog: until then a request finishes sooner where capacity serves.
+    coming = sum(n * u for n, u in zip(heading, fleet.capacity_units, strict=True))
+    # Routing follows the capacity that serves; an endpoint where nothing serves yet but capacity is on its
+    # way gets the weight of what is coming, and starts behind by that capacity's target backlog while
+    # others serve (`ahead`): a request finishes sooner where capacity serves until those queues are as long.
+    routed = [0 if n == 0 else seen.serving or n for n, seen in zip(heading, observations, strict=True)]
     serves_somewhere = any(n and seen.serving for n, seen in zip(routed, observations, strict=True))
     ahead = tuple(
         math.ceil(target_per_unit * n * u) if n and not seen.serving and serves_somewhere else 0

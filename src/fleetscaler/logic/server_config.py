@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from fleetscaler.errors import InvalidServerConfig
+from fleetscaler.logic.routing import RoutingHints, parse_routing_hints
 from fleetscaler.logic.wrr import MAX_PERIOD, reduce_weights
 
 Strategy = Literal["balanced", "prioritized", "race"]
@@ -39,6 +40,10 @@ class FleetConfig:
     strategy: Strategy = DEFAULT_STRATEGY
     # Servers being drained (`fleetscaler config remove-endpoint`): no new requests, no new capacity.
     draining: frozenset[str] = frozenset()
+    # The engine's snapshot of the queues (it writes it; never edited by hand). An unreadable one is not an
+    # error of the config: it is ignored, said in `routing_problems`, and the engine writes a fresh one.
+    routing: RoutingHints | None = None
+    routing_problems: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def endpoint_name(self, resource_name: str, index: int) -> str:
@@ -208,7 +213,8 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
         raise InvalidServerConfig(problems)
 
     assert weights is not None
-    known = {"id", "servers", "weights", "current_instance_count", "strategy", "draining", *OPTIONAL_LISTS}
+    routing, routing_problems = parse_routing_hints(raw.get("routing"), count)
+    known = {"id", "servers", "weights", "current_instance_count", "strategy", "draining", "routing", *OPTIONAL_LISTS}
     return FleetConfig(
         servers=tuple(servers),
         weights=tuple(int(w or 0) for w in weights),
@@ -217,5 +223,7 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
         max_instance_count=tuple(caps) if caps else (None,) * count,
         strategy=strategy,
         draining=frozenset(draining),
+        routing=routing,
+        routing_problems=tuple(routing_problems),
         extra={k: v for k, v in raw.items() if k not in known},
     )

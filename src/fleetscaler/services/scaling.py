@@ -13,17 +13,18 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
 from fleetscaler import clock
+from fleetscaler.aws.cloudwatch import publish_metrics, read_backlog
 from fleetscaler.aws.sagemaker import describe_endpoint, update_instance_count
 from fleetscaler.config import Settings, get_settings
 from fleetscaler.dal.models import DIMENSION_ID
-from fleetscaler.dal.store import MetadataStore, VersionedDimension, get_store
+from fleetscaler.dal.store import MetadataStore, VersionedConfig, VersionedDimension, get_store
 from fleetscaler.errors import (
     ConcurrentModification,
     ConfigurationUnusable,
@@ -33,9 +34,10 @@ from fleetscaler.errors import (
     Throttled,
     UpstreamRejected,
 )
-from fleetscaler.logic.placement import EndpointSlot, max_capacity
+from fleetscaler.logic.routing import RoutingHints, routed_counts
 from fleetscaler.logic.scaling import (
     FAILED,
+    PENDING,
     Decision,
     EndpointObservation,
     ScalingState,
@@ -46,10 +48,13 @@ from fleetscaler.logic.scaling import (
     status_from_event,
 )
 from fleetscaler.logic.server_config import FleetConfig, validate_server_config
+from fleetscaler.logic.signal import FleetSignal, estimate_backlog, fleet_signal
 
-# Beyond this the placement search gets slow (it is exact); no SageMaker fleet comes near it.
-ENGINE_MAX_CAPACITY = 1000
 MAX_ATTEMPTS = 10
+# failureReason's start while server_config cannot be used: a scaling failed for that alone resumes once it is.
+UNUSABLE_CONFIG = "server_config is unusable"
+# Application Auto Scaling's capacities are 32-bit integers: nothing larger can come from it.
+LARGEST_CAPACITY = 2**31 - 1
 # Pause between attempts after losing a write race: random, growing, bounded (total well under a second).
 RETRY_PAUSE_SECONDS = 0.02
 
@@ -60,6 +65,8 @@ def _pause_before_retry(attempt: int) -> None:
 
 Describer = Callable[[str], EndpointObservation]
 Updater = Callable[[str, str, int], None]
+BacklogReader = Callable[[Sequence[str], float], dict[str, float]]
+MetricPublisher = Callable[[str, Mapping[str, str], Mapping[str, float], float], None]
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,12 @@ class DimensionView:
     fleet_name: str | None = None
     previous_status: str | None = None
     endpoints: tuple[EndpointGauge, ...] = ()
+    # Why the fleet runs below the desired capacity (the endpoints cannot give it), None when it does not.
+    bound_reason: str | None = None
+    # The scaling signal, when this step published it (once a minute, on the schedule).
+    signal: FleetSignal | None = None
+    # Things the handlers log as warnings: engine memory that could not be read back and was rebuilt.
+    warnings: tuple[str, ...] = ()
 
     @property
     def became_failed(self) -> bool:
@@ -122,18 +135,14 @@ def _as_int(value: Any, default: int = 0) -> int:
     return int(Decimal(str(value)))
 
 
-def capacity_bounds(settings: Settings, fleet: FleetConfig) -> tuple[int, int]:
-    """MIN_CAPACITY..MAX_CAPACITY; the maximum defaults to the sum of caps x units (engine limit if uncapped)."""
-    if settings.max_capacity is not None:
-        upper = settings.max_capacity
-    else:
-        slots = [EndpointSlot(0, u, c) for u, c in zip(fleet.capacity_units, fleet.placement_caps, strict=True)]
-        caps_total = max_capacity(slots)
-        upper = caps_total if caps_total is not None else ENGINE_MAX_CAPACITY
-    return settings.min_capacity, min(upper, ENGINE_MAX_CAPACITY)
+def capacity_bounds(settings: Settings) -> tuple[int, int | None]:
+    """MIN_CAPACITY..MAX_CAPACITY, the range Application Auto Scaling registers (None: no upper bound). What the
+    endpoints can give is not a bound: a larger desired capacity is recorded and as much as they can give is
+    placed."""
+    return settings.min_capacity, settings.max_capacity
 
 
-def parse_desired_capacity(body: Any, bounds: tuple[int, int]) -> int:
+def parse_desired_capacity(body: Any, bounds: tuple[int, int | None]) -> int:
     """The PATCH body's desiredCapacity as a whole number within bounds, or InvalidRequest naming the rule."""
     if not isinstance(body, Mapping):
         raise InvalidRequest("body", 'must be a JSON object such as {"desiredCapacity": 2}')
@@ -152,12 +161,13 @@ def parse_desired_capacity(body: Any, bounds: tuple[int, int]) -> int:
     low, high = bounds
     if desired < low:
         raise InvalidRequest("desiredCapacity", f"must be at least {low} (MIN_CAPACITY), got {desired}")
-    if desired > high:
-        shown = str(desired) if desired < 10**12 else f"a {len(str(desired))}-digit number"
+    shown = str(desired) if desired < 10**12 else f"a {len(str(desired))}-digit number"
+    if high is not None and desired > high:
+        raise InvalidRequest("desiredCapacity", f"must be at most {high} (MAX_CAPACITY), got {shown}")
+    if desired > LARGEST_CAPACITY:
         raise InvalidRequest(
             "desiredCapacity",
-            f"must be at most {high} (MAX_CAPACITY, by default the sum of max_instance_count x capacity_units), "
-            f"got {shown}",
+            f"must be at most {LARGEST_CAPACITY} (the largest capacity Application Auto Scaling has), got {shown}",
         )
     return desired
 
@@ -169,11 +179,15 @@ class ScalingEngine:
         store: MetadataStore,
         describer: Describer = describe_endpoint,
         updater: Updater = update_instance_count,
+        backlog_reader: BacklogReader = read_backlog,
+        metric_publisher: MetricPublisher = publish_metrics,
     ) -> None:
         self.settings = settings
         self.store = store
         self.describer = describer
         self.updater = updater
+        self.backlog_reader = backlog_reader
+        self.metric_publisher = metric_publisher
 
     # -- reads -------------------------------------------------------------------------------------------
 
@@ -196,11 +210,11 @@ class ScalingEngine:
             )
         return name
 
-    def _fleet(self, resource_name: str) -> tuple[FleetConfig, int | None]:
+    def _fleet(self, resource_name: str) -> tuple[FleetConfig, VersionedConfig]:
         read = self.store.get_versioned_server_config()
         if read is None:
             raise ConfigurationUnusable("the table has no 'server_config' item")
-        return validate_server_config(read.config, resource_name), read.version
+        return validate_server_config(read.config, resource_name), read
 
     @staticmethod
     def _state(read: VersionedDimension) -> ScalingState:
@@ -220,6 +234,9 @@ class ScalingEngine:
         *,
         previous_status: str | None = None,
         endpoints: tuple[EndpointGauge, ...] = (),
+        bound_reason: str | None = None,
+        signal: FleetSignal | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> DimensionView:
         item = read.item
         return DimensionView(
@@ -234,14 +251,12 @@ class ScalingEngine:
             fleet_name=self.settings.resource_name or item.resource_name,
             previous_status=previous_status if previous_status is not None else item.scaling_status,
             endpoints=endpoints,
+            bound_reason=bound_reason,
+            signal=signal,
+            warnings=warnings,
         )
 
     # -- use cases ---------------------------------------------------------------------------------------
-
-    def bounds(self, dimension_id: str) -> tuple[int, int]:
-        read = self._dimension(dimension_id)
-        fleet, _ = self._fleet(self._resource_name(read))
-        return capacity_bounds(self.settings, fleet)
 
     def get(self, dimension_id: str) -> DimensionView:
         """GET: reconcile and report."""
@@ -251,10 +266,12 @@ class ScalingEngine:
         return view
 
     def set_desired(self, dimension_id: str, body: Any) -> DimensionView:
-        """PATCH: record the desired capacity at once (last writer wins), then reconcile and report."""
-        read = self._dimension(dimension_id)
-        fleet, _ = self._fleet(self._resource_name(read))
-        desired = parse_desired_capacity(body, capacity_bounds(self.settings, fleet))
+        """PATCH: record the desired capacity at once (last writer wins), then reconcile and report.
+
+        Only the registered bounds (MIN_CAPACITY, MAX_CAPACITY) can refuse a value: neither what the endpoints
+        can give nor an unusable server_config stops it from being recorded."""
+        self._dimension(dimension_id)
+        desired = parse_desired_capacity(body, capacity_bounds(self.settings))
         for attempt in range(MAX_ATTEMPTS):
             read = self._dimension()
             state = self._state(read)
@@ -287,7 +304,13 @@ class ScalingEngine:
         endpoint_name = str(detail.get("EndpointName") or "")
         read = self._dimension()
         resource_name = self._resource_name(read)
-        fleet, _ = self._fleet(resource_name)
+        try:
+            fleet, _ = self._fleet(resource_name)
+        except ConfigurationUnusable as error:
+            # Retrying the event cannot fix the config; the scaling says Failed until it is fixed, and the next
+            # GET after the fix reconciles from what SageMaker shows.
+            self._record_unusable(error)
+            return EventOutcome(False, f"{UNUSABLE_CONFIG}: {error.message}")
         index = fleet.index_of_endpoint(resource_name, endpoint_name)
         if index is None:
             return EventOutcome(False, f"endpoint {endpoint_name!r} is not in fleet {resource_name!r}")
@@ -310,24 +333,90 @@ class ScalingEngine:
             return EventOutcome(False, f"event for {endpoint_name} at {modified} already seen or older than one seen")
         return EventOutcome(True, f"{endpoint_name} is {status}", view)
 
+    def publish_signal(self) -> DimensionView:
+        """Once a minute (the schedule): snapshot every endpoint's queue for the router and the placement,
+        reconcile, and publish the fleet's scaling signal to CloudWatch."""
+        view = self._reconcile(lambda state: state, snapshot=True)
+        assert view is not None
+        if view.signal is not None:
+            dimensions = {"Fleet": view.fleet_name or view.dimension_id}
+            self.metric_publisher(self.settings.metrics_namespace, dimensions, view.signal.metrics(), clock.now())
+        return view
+
     # -- the reconcile step ------------------------------------------------------------------------------
 
     def _observe(self, fleet: FleetConfig, resource_name: str) -> list[EndpointObservation]:
         return [self.describer(name) for name in fleet.endpoint_names(resource_name)]
 
+    def _snapshot(
+        self, fleet: FleetConfig, counter: int, resource_name: str, observations: list[EndpointObservation]
+    ) -> RoutingHints:
+        """Every endpoint's queue now, and the router's counter that goes with it."""
+        now = clock.now()
+        names = fleet.endpoint_names(resource_name)
+        seen = self.backlog_reader(names, now)
+        previous = fleet.routing
+        routed = [0] * len(names)
+        if previous is not None and counter >= previous.counter:
+            routed = routed_counts(counter - previous.counter, fleet.weights, previous)
+        backlog = estimate_backlog(
+            [seen.get(name) for name in names],
+            previous.backlog if previous is not None else None,
+            routed,
+            [o.serving for o in observations],
+        )
+        zeros = (0,) * len(names)
+        return RoutingHints(backlog, counter, now, previous.wake_up if previous else zeros,
+                            previous.ahead if previous else zeros)
+
+    @staticmethod
+    def _fresh_backlog(hints: RoutingHints | None) -> tuple[int, ...] | None:
+        if hints is None or not hints.fresh(clock.now()):
+            return None
+        return hints.backlog
+
+    def _record_unusable(self, error: ConfigurationUnusable) -> DimensionView:
+        """server_config cannot be used: the scaling says Failed with the reason (desired stays recorded), until
+        a reconcile with a usable config converges again."""
+        reason = f"{UNUSABLE_CONFIG}: {error.message}"
+        for attempt in range(MAX_ATTEMPTS):
+            read = self._dimension()
+            state = self._state(read)
+            failed = replace(state, status=FAILED, failure_reason=reason)
+            if state.status == FAILED and state.failure_reason == reason:
+                return self._view(read, state, _as_int(read.item.actual_capacity))
+            try:
+                self.store.update_dimension(
+                    {"scaling_status": FAILED, "failure_reason": reason, "last_modified": clock.now_ms()}, read.lock
+                )
+            except ConcurrentModification:
+                _pause_before_retry(attempt)
+                continue
+            return self._view(read, failed, _as_int(read.item.actual_capacity), previous_status=state.status)
+        raise ConcurrentModification("the scaling state kept changing under this request; try again")
+
     def _reconcile(
-        self, mutate: Callable[[ScalingState], ScalingState | None], *, tolerate_upstream: bool = False
+        self,
+        mutate: Callable[[ScalingState], ScalingState | None],
+        *,
+        tolerate_upstream: bool = False,
+        snapshot: bool = False,
     ) -> DimensionView | None:
         # Updates issued by an attempt whose write lost the race: remembered so the next attempt knows them.
         issued: dict[str, tuple[int, int | None]] = {}
         for attempt in range(MAX_ATTEMPTS):
             read = self._dimension()
             resource_name = self._resource_name(read)
-            fleet, config_version = self._fleet(resource_name)
+            try:
+                fleet, config = self._fleet(resource_name)
+            except ConfigurationUnusable as error:
+                return self._record_unusable(error)
             recorded = self._state(read)
             state = mutate(recorded)
             if state is None:
                 return None
+            if state.status == FAILED and (state.failure_reason or "").startswith(UNUSABLE_CONFIG):
+                state = replace(state, status=PENDING, failure_reason=None)  # usable again: carry on
             for server, (target, base) in issued.items():
                 if state.runtime(server).issued_target is None:
                     state = state.with_runtime(
@@ -335,15 +424,18 @@ class ScalingEngine:
                     )
             try:
                 observations = self._observe(fleet, resource_name)
+                hints = (
+                    self._snapshot(fleet, config.request_count, resource_name, observations) if snapshot else fleet.routing
+                )
             except (Throttled, UpstreamRejected):
                 if not tolerate_upstream:
                     raise
                 # The desired capacity is recorded; the next GET or event carries the plan out.
                 return self._view(read, state, _as_int(read.item.actual_capacity))
-            decision = self._act(state, fleet, resource_name, observations, issued)
+            decision = self._act(state, fleet, resource_name, observations, issued, self._fresh_backlog(hints))
             try:
                 self._commit(read, recorded, decision)
-                self._write_weights(fleet, config_version, decision)
+                self._write_weights(fleet, config, decision, hints)
             except ConcurrentModification:
                 _pause_before_retry(attempt)
                 continue
@@ -353,12 +445,36 @@ class ScalingEngine:
                     fleet.endpoint_names(resource_name), decision.serving_counts, decision.weights, strict=True
                 )
             )
+            signal = None
+            if snapshot and hints is not None:
+                takes = [fleet.takes_requests(i) for i in range(len(fleet.servers))]
+                signal = fleet_signal(
+                    hints.backlog, takes, decision.coming_capacity, self.settings.target_backlog_per_unit,
+                    decision.bound,
+                )
+            warnings = tuple(f"scaling state: {problem} (dropped; rebuilt from SageMaker)" for problem in
+                             recorded.discarded)
+            warnings += tuple(f"server_config.{problem} (ignored; the next snapshot replaces it)" for problem in
+                              fleet.routing_problems)
             return self._view(
-                read, decision.state, decision.actual_capacity, previous_status=recorded.status, endpoints=gauges
+                read,
+                decision.state,
+                decision.actual_capacity,
+                previous_status=recorded.status,
+                endpoints=gauges,
+                bound_reason=decision.bound_reason,
+                signal=signal,
+                warnings=warnings,
             )
         raise ConcurrentModification("the scaling state kept changing under this request; try again")
 
-    def _decide(self, state: ScalingState, fleet: FleetConfig, observations: list[EndpointObservation]) -> Decision:
+    def _decide(
+        self,
+        state: ScalingState,
+        fleet: FleetConfig,
+        observations: list[EndpointObservation],
+        backlog: Sequence[int] | None,
+    ) -> Decision:
         return reconcile(
             state,
             fleet,
@@ -366,6 +482,8 @@ class ScalingEngine:
             clock.now(),
             timeout_seconds=self.settings.scaling_timeout_seconds,
             backoff_seconds=self.settings.failover_backoff_seconds,
+            backlog=backlog,
+            target_per_unit=self.settings.target_backlog_per_unit,
         )
 
     def _act(
@@ -375,11 +493,12 @@ class ScalingEngine:
         resource_name: str,
         observations: list[EndpointObservation],
         issued: dict[str, tuple[int, int | None]],
+        backlog: Sequence[int] | None,
     ) -> Decision:
         """Decide and issue the updates; an endpoint that rejects its update is backed off and the plan is
         placed again on the others (at most once per endpoint)."""
         observations = list(observations)
-        decision = self._decide(state, fleet, observations)
+        decision = self._decide(state, fleet, observations, backlog)
         for _ in range(len(fleet.servers) + 1):
             rejected = False
             for update in decision.updates:
@@ -409,7 +528,7 @@ class ScalingEngine:
             if not rejected:
                 return decision
             # Place the rejected share on the others; endpoints already updating are not asked twice.
-            decision = self._decide(decision.state, fleet, observations)
+            decision = self._decide(decision.state, fleet, observations, backlog)
         return decision
 
     def _commit(self, read: VersionedDimension, recorded: ScalingState, decision: Decision) -> None:
@@ -433,15 +552,25 @@ class ScalingEngine:
             changes["last_modified"] = clock.now_ms()
         self.store.update_dimension(changes, read.lock)
 
-    def _write_weights(self, fleet: FleetConfig, config_version: int | None, decision: Decision) -> None:
-        """Weights and counts go to server_config, where the router's single UpdateItem reads them."""
+    def _write_weights(
+        self, fleet: FleetConfig, config: VersionedConfig, decision: Decision, hints: RoutingHints | None
+    ) -> None:
+        """Weights, counts and the queue snapshot go to server_config, where the router's single UpdateItem
+        reads them; only what changed is written."""
         changes: dict[str, Any] = {}
         if tuple(fleet.weights) != decision.weights:
             changes["weights"] = list(decision.weights)
         if tuple(fleet.current_instance_count) != decision.serving_counts:
             changes["current_instance_count"] = list(decision.serving_counts)
+        zeros = (0,) * len(fleet.servers)
+        # Before the first snapshot: no queue known (a snapshot time of 0 is never fresh), but the wake-up
+        # quotas and counts ahead already steer the router.
+        base = hints or RoutingHints(zeros, config.request_count, 0.0, zeros, zeros)
+        routing = replace(base, wake_up=decision.wake_up, ahead=decision.ahead)
+        if routing != fleet.routing:
+            changes["routing"] = routing.to_item()
         if changes:
-            self.store.update_server_config(changes, config_version)
+            self.store.update_server_config(changes, config.version)
 
 
 def event_time_ms(last_modified: Any, event_time: Any) -> int:

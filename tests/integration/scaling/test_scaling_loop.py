@@ -194,16 +194,58 @@ def test_quota_error_on_update_fails_over_at_once(fleet: ProvisioningSageMaker, 
     assert fleet.counts()["endpoint-2"] == 1
 
 
-def test_not_enough_capacity_left_fails_with_reason(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
+def test_not_enough_capacity_left_places_the_most_and_succeeds(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
     # Given caps of 2 per endpoint and endpoint-1 Failed after a scale-out to 6
     set_config(max_instance_count=[2, 2, 2])
     patch(lambda_context, 6)
     deliver([fleet.complete("endpoint-1", failure="ClientError: container crashed")], lambda_context)
     body = get(lambda_context)
-    # Then the scaling is Failed and says why
-    assert body["scalingStatus"] == "Failed"
-    assert "at most 4 capacity units" in body["failureReason"]
-    assert "container crashed" in body["failureReason"]
+    # Then the scaling is not Failed: the others carry what they can
+    assert body["scalingStatus"] == "InProgress"
+    # When they finish / Then it is Successful at the 4 units the endpoints can give, desired stays 6
+    deliver(fleet.complete_all(), lambda_context)
+    body = get(lambda_context)
+    assert (body["scalingStatus"], body["actualCapacity"], body["desiredCapacity"]) == ("Successful", 4, 6)
+    assert "failureReason" not in body
+
+
+def test_desired_above_the_caps_is_accepted_and_the_most_is_placed(
+    fleet: ProvisioningSageMaker, lambda_context: Any
+) -> None:
+    # Given caps 10 x 3 endpoints (30 units) / When Application Auto Scaling asks for 40
+    body = patch(lambda_context, 40)
+    # Then it is recorded, every endpoint goes to its cap, and the activity is not refused
+    assert (body["desiredCapacity"], body["scalingStatus"]) == (40, "InProgress")
+    assert sorted(fleet.calls) == [("endpoint-1", 10), ("endpoint-2", 10), ("endpoint-3", 10)]
+    deliver(fleet.complete_all(), lambda_context)
+    body = get(lambda_context)
+    assert (body["scalingStatus"], body["actualCapacity"], body["desiredCapacity"]) == ("Successful", 30, 40)
+    # When it scales in again / Then normally
+    patch(lambda_context, 12)
+    deliver(fleet.complete_all(), lambda_context)
+    assert get(lambda_context)["actualCapacity"] == 12
+
+
+def test_patch_while_server_config_is_invalid_is_recorded_and_converges_once_fixed(
+    fleet: ProvisioningSageMaker, lambda_context: Any
+) -> None:
+    # Given a typo in server_config
+    set_config(weights=[1, -1, 1])
+    # When Application Auto Scaling asks for 6
+    body = patch(lambda_context, 6)
+    # Then the desired capacity is recorded, and the scaling says Failed naming the field
+    assert (body["desiredCapacity"], body["scalingStatus"]) == (6, "Failed")
+    assert "weights[1]: must be a whole number >= 0, got -1" in body["failureReason"]
+    assert int(table_item("custom-resource:ResourceType:Property")["desiredCapacity"]) == 6
+    status, answer = api("GET", lambda_context)
+    assert status == 200 and answer["scalingStatus"] == "Failed"
+    assert fleet.calls == []
+    # When the config is fixed / Then the next GET carries the plan out and it converges
+    set_config(weights=[1, 1, 1])
+    assert get(lambda_context)["scalingStatus"] == "InProgress"
+    deliver(fleet.complete_all(), lambda_context)
+    final = get(lambda_context)
+    assert (final["scalingStatus"], final["actualCapacity"]) == ("Successful", 6)
 
 
 def test_timeout_fails_the_scaling(fleet: ProvisioningSageMaker, lambda_context: Any, manual_clock: Any) -> None:

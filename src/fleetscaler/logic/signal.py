@@ -1,0 +1,83 @@
+"""The fleet's scaling signal: its queued work per capacity unit serving or coming, once a minute.
+
+SageMaker's own metric, ApproximateBacklogSizePerInstance, is per endpoint and per instance: it does not
+exist for an endpoint at zero instances (so it cannot wake a fleet), it ignores instances that are already
+on their way (so a policy keeps asking while they start), and the MAX over endpoints follows the one hot
+endpoint rather than the fleet. fleetscaler publishes instead, per fleet:
+
+- `BacklogPerCapacityUnit` = requests queued on the endpoints that take requests / capacity units serving
+  or coming there (the queue itself when none is), the metric target tracking and step scaling follow;
+- `CapacityShortfallUnits` = max(0, ceil(queued / target) - units serving or coming): the capacity the queued
+  work needs beyond what the fleet has or is getting. A step policy on it wakes a fleet at zero, and answers
+  a burst, in one step sized to the queue (target tracking alone cannot scale from zero);
+- `FleetBacklog`, `CapacityUnitsServingOrComing`, and `CapacityBound` (1 when the desired capacity is more
+  than the endpoints can give: the dashboard's alarm, instead of failed scaling activities).
+
+The queue of each endpoint is CloudWatch's newest ApproximateBacklogSize, except on an endpoint where nothing
+serves: there nothing leaves the queue, so the engine also counts the requests the router has sent it since
+the last snapshot (it knows them exactly, see `routing.routed_counts`), which wakes a fleet within a minute
+of its first request instead of waiting for CloudWatch's next datapoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# AWS's recommended target for the backlog per instance of async endpoints.
+DEFAULT_TARGET_BACKLOG_PER_UNIT = 5.0
+
+
+@dataclass(frozen=True)
+class FleetSignal:
+    backlog: int
+    capacity: int
+    target_per_unit: float
+    bound: bool
+
+    @property
+    def backlog_per_unit(self) -> float:
+        return self.backlog / self.capacity if self.capacity else float(self.backlog)
+
+    @property
+    def shortfall_units(self) -> int:
+        needed = math.ceil(self.backlog / self.target_per_unit - 1e-9) if self.backlog else 0
+        return max(0, needed - self.capacity)
+
+    def metrics(self) -> Mapping[str, float]:
+        return {
+            "BacklogPerCapacityUnit": round(self.backlog_per_unit, 3),
+            "CapacityShortfallUnits": self.shortfall_units,
+            "FleetBacklog": self.backlog,
+            "CapacityUnitsServingOrComing": self.capacity,
+            "CapacityBound": int(self.bound),
+        }
+
+
+def fleet_signal(
+    backlog: Sequence[int], takes_requests: Sequence[bool], capacity: int, target_per_unit: float, bound: bool
+) -> FleetSignal:
+    """The signal from each endpoint's queue (endpoints leaving the fleet work through theirs on their own)."""
+    queued = sum(b for b, takes in zip(backlog, takes_requests, strict=True) if takes)
+    return FleetSignal(queued, capacity, target_per_unit, bound)
+
+
+def estimate_backlog(
+    observed: Sequence[float | None],
+    previous: Sequence[int] | None,
+    routed_since: Sequence[int],
+    serving: Sequence[int],
+) -> tuple[int, ...]:
+    """Each endpoint's queue now: CloudWatch's newest value where capacity serves; where nothing serves,
+    nothing has left the queue, so at least what it held at the last snapshot plus what was routed to it
+    since."""
+    estimate = []
+    for i, seen in enumerate(observed):
+        last = previous[i] if previous is not None else 0
+        if serving[i] > 0:
+            value = seen if seen is not None else last
+        else:
+            value = max(seen or 0.0, float(last + routed_since[i]))
+        estimate.append(max(0, math.ceil(value - 1e-9)))
+    return tuple(estimate)
