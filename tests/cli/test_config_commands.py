@@ -254,7 +254,7 @@ def test_remove_endpoint_wait_polls_through_each_stage(
         if len(polls) == 2:
             set_config(current_instance_count=[1, 2, 0])
 
-    monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_moves_on)
+    monkeypatch.setattr("fleetscaler.cli.config.remove_endpoint.sleep", fleet_moves_on)
     # When removing with --wait
     result = run("config", "remove-endpoint", "3", "--wait", "--interval", "60", "--yes")
     # Then it waited for a datapoint from after the drain, released the instance, waited for it, removed it
@@ -276,7 +276,7 @@ def test_drain_start_is_when_the_change_is_written_not_when_it_was_shown(
         fleet_clock.advance(180)
         return True
 
-    monkeypatch.setattr("fleetscaler.cli.config_cmd.click.confirm", slow_yes)
+    monkeypatch.setattr("fleetscaler.cli.config.common.click.confirm", slow_yes)
     # When the drain is written / Then its start is the moment of writing (requests arrived until then)
     assert run("config", "remove-endpoint", "3").code == 0
     assert get_config()["draining_since"] == [["3", int(t0) + 180]]
@@ -285,7 +285,7 @@ def test_drain_start_is_when_the_change_is_written_not_when_it_was_shown(
 def test_remove_endpoint_wait_gives_up_after_its_timeout(
     table: str, run: Any, monkeypatch: pytest.MonkeyPatch, fleet_clock: clock.ManualClock
 ) -> None:
-    monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_clock.advance)
+    monkeypatch.setattr("fleetscaler.cli.config.remove_endpoint.sleep", fleet_clock.advance)
     result = run("config", "remove-endpoint", "3", "--wait", "--interval", "60", "--timeout", "300", "--yes")
     assert result.code == 2
     assert "after 300s; it stays drained, not removed" in result.err

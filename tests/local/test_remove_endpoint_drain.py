@@ -69,7 +69,7 @@ def test_removed_endpoint_finishes_its_queue_and_leaves_without_losing_a_request
             emulator.advance_to(stack.clock.now())
             scaling_api_get()
 
-        monkeypatch.setattr("fleetscaler.cli.config_cmd.sleep", fleet_time_passes)
+        monkeypatch.setattr("fleetscaler.cli.config.remove_endpoint.sleep", fleet_time_passes)
         # When the operator removes endpoint-3 and waits
         code = main(
             ["--table", stack.table_name, "config", "remove-endpoint", "3", "--wait", "--interval", "30", "--yes"]

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Command groups, one module each (imported here, after `cli` exists).
-from fleetscaler.cli.config_cmd import config_group  # noqa: E402
+from fleetscaler.cli.config import config_group  # noqa: E402
 from fleetscaler.cli.deploy import deploy, destroy  # noqa: E402
 from fleetscaler.cli.invoke import invoke  # noqa: E402
 from fleetscaler.cli.local import local_group, simulate  # noqa: E402

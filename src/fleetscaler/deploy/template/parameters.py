@@ -1,0 +1,98 @@
+"""The fleet template's parameters, and the conditions derived from them."""
+
+from __future__ import annotations
+
+from fleetscaler.deploy.template.common import BACKLOG_METRIC, MAX_ENDPOINTS, Json, ref, slot_conditions
+
+
+def parameters() -> Json:
+    return {
+        "ResourceName": {
+            "Type": "String",
+            "Description": "Fleet name: endpoint i is named {ResourceName}-{suffix i}; also the router path.",
+            "AllowedPattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,40}$",
+            "ConstraintDescription": "letters, digits and inner hyphens, at most 41 characters",
+        },
+        "EndpointSuffixes": {
+            "Type": "CommaDelimitedList",
+            "Description": f"Endpoint name suffixes, 1 to {MAX_ENDPOINTS}, in routing order (the first one "
+            "wakes the fleet from zero), e.g. 1,2,3 for endpoint-1, endpoint-2, endpoint-3.",
+        },
+        "VariantName": {"Type": "String", "Default": "default", "Description": "Production variant name"},
+        "CodeBucket": {"Type": "String", "Description": "S3 bucket holding the code package and seed file"},
+        "CodeKey": {"Type": "String", "Default": "fleetscaler/code.zip", "Description": "S3 key of code.zip"},
+        "SeedKey": {
+            "Type": "String",
+            "Default": "fleetscaler/ddb-data.jsonl",
+            "Description": "S3 key of the table's seed items (DynamoDB JSON lines), imported when the table is "
+            "created",
+        },
+        "MinCapacity": {"Type": "Number", "Default": 0, "MinValue": 0, "Description": "Fleet minimum capacity"},
+        "MaxCapacity": {"Type": "Number", "Default": 10, "MinValue": 1, "Description": "Fleet maximum capacity"},
+        "TargetBacklogPerInstance": {
+            "Type": "Number",
+            "Default": 5,
+            "MinValue": 0,
+            "Description": f"Target (or step-scaling threshold) for the fleet's MAX {BACKLOG_METRIC}",
+        },
+        "StepScaleInBacklogPerInstance": {
+            "Type": "Number",
+            "Default": 1,
+            "MinValue": 0,
+            "Description": "StepScaling only: scale in while the fleet's backlog per instance stays below this",
+        },
+        "ScaleOutCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
+        "ScaleInCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
+        "ScalingPolicyType": {
+            "Type": "String",
+            "Default": "TargetTracking",
+            "AllowedValues": ["TargetTracking", "StepScaling"],
+        },
+        "ScalingTimeoutSeconds": {"Type": "Number", "Default": 1500, "MinValue": 1},
+        "FailoverBackoffSeconds": {"Type": "Number", "Default": 600, "MinValue": 0},
+        "AllowedInputPrefixes": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Comma-separated s3://bucket[/prefix] list the router accepts as InputLocation "
+            "(empty: any)",
+        },
+        "NotificationEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "E-mail subscribed to the alarm topic (empty: none)",
+        },
+        "LogRetentionDays": {
+            "Type": "Number",
+            "Default": 30,
+            "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653],
+        },
+        "LogLevel": {"Type": "String", "Default": "INFO", "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+        "MetricsNamespace": {"Type": "String", "Default": "fleetscaler"},
+        "RouterThrottleRate": {
+            "Type": "Number",
+            "Default": 1000,
+            "MinValue": 1,
+            "Description": "Router stage steady requests/s (one fleet's table counter sustains about 1,000/s)",
+        },
+        "RouterThrottleBurst": {"Type": "Number", "Default": 2000, "MinValue": 1},
+        "TableDeletionProtection": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"]},
+        "ConfigureApiGatewayLogRole": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "true: set this region's API Gateway CloudWatch role (account-wide setting, needed "
+            "once per region for stage access logs)",
+        },
+    }
+
+
+def conditions() -> Json:
+    return {
+        "UseTargetTracking": {"Fn::Equals": [ref("ScalingPolicyType"), "TargetTracking"]},
+        "UseStepScaling": {"Fn::Equals": [ref("ScalingPolicyType"), "StepScaling"]},
+        "CanScaleFromZero": {"Fn::Equals": [ref("MinCapacity"), 0]},
+        "HasEmail": {"Fn::Not": [{"Fn::Equals": [ref("NotificationEmail"), ""]}]},
+        "ProtectTable": {"Fn::Equals": [ref("TableDeletionProtection"), "true"]},
+        "CreateApiGatewayLogRole": {"Fn::Equals": [ref("ConfigureApiGatewayLogRole"), "true"]},
+        **slot_conditions(),
+    }
