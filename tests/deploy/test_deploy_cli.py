@@ -30,8 +30,9 @@ OUTPUT_KEYS = ("TableName", "RouterUrl", "ScalingResourceId", "DashboardUrl", "F
 MOTO_SKIPS = {
     "ScalableTarget": "AWS::ApplicationAutoScaling::ScalableTarget",
     "TargetTrackingPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
-    "ScaleFromZeroPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
-    "ScaleFromZeroAlarm": "AWS::CloudWatch::Alarm",
+    "ShortfallScaleOutPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "ShortfallScaleOutAlarm": "AWS::CloudWatch::Alarm",
+    "CapacityBoundAlarm": "AWS::CloudWatch::Alarm",
     "RouterServerErrorAlarm": "AWS::CloudWatch::Alarm",
     "RouterStage": "AWS::ApiGateway::Stage",
     "ScalingStage": "AWS::ApiGateway::Stage",
@@ -70,9 +71,11 @@ def outputs_of(text: str) -> dict[str, str]:
 
 
 def test_deploy_creates_the_stack_through_a_change_set_and_prints_its_outputs(
-    deploy_env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    deploy_env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a moto server reached through --endpoint-url, a bucket, a code package and endpoints fleet-a/b/c
+    # Given a moto server reached through --endpoint-url, a bucket, a code package and endpoints fleet-a/b/c,
+    # and a template larger than CloudFormation takes inline
+    monkeypatch.setattr("fleetscaler.deploy.stack.TEMPLATE_BODY_LIMIT", 10_000)
     # When the fleet is deployed
     status = main(
         ["--endpoint-url", deploy_env["url"], "--stack", STACK, "deploy", "--bucket", BUCKET,
@@ -117,9 +120,10 @@ def test_deploy_creates_the_stack_through_a_change_set_and_prints_its_outputs(
     assert router["Runtime"] == "python3.12"
     assert router["Environment"]["Variables"]["TABLE_NAME"] == outputs["TableName"]
     assert router["Environment"]["Variables"]["RESOURCE_NAME"] == FLEET
-    rule_name = boto3.client("events").list_rules()["Rules"]
-    patterns = [json.loads(r["EventPattern"]) for r in rule_name]
+    rules = boto3.client("events").list_rules()["Rules"]
+    patterns = [json.loads(r["EventPattern"]) for r in rules if "EventPattern" in r]
     assert {"prefix": f"{FLEET}-"} in patterns[0]["detail"]["EndpointName"]
+    assert [r["ScheduleExpression"] for r in rules if "ScheduleExpression" in r] == ["rate(1 minute)"]
 
     # And the seed the table imports on creation (moto does not run the import) is a valid server_config
     # for the endpoints given, with the instance counts read from SageMaker

@@ -58,54 +58,72 @@ def test_table_key_schema_is_the_pynamodb_models_key(fleet: dict[str, Any]) -> N
     assert table["ImportSourceSpecification"]["InputFormat"] == "DYNAMODB_JSON"
 
 
-@pytest.mark.parametrize("count", [1, 3, MAX_ENDPOINTS])
-def test_scaling_metric_is_the_max_over_every_listed_endpoint(fleet: dict[str, Any], count: int) -> None:
-    # Given a fleet of `count` endpoints
-    suffixes = [f"s{i}" for i in range(count)]
-    template = view(fleet, ",".join(suffixes))
-
-    # When the target tracking policy and the step alarms are read for it
-    policy = template.resource("TargetTrackingPolicy")
-    assert policy is not None
-    queries = policy["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]["Metrics"]
-
-    # Then there is one ApproximateBacklogSizePerInstance query per endpoint, and MAX over them is returned
-    per_endpoint = [q for q in queries if "MetricStat" in q]
-    assert [q["MetricStat"]["Metric"]["Dimensions"] for q in per_endpoint] == [
-        [{"Name": "EndpointName", "Value": f"fleet-{s}"}] for s in suffixes
-    ]
-    assert {q["MetricStat"]["Metric"]["MetricName"] for q in per_endpoint} == {"ApproximateBacklogSizePerInstance"}
-    assert not any(q["ReturnData"] for q in per_endpoint)
-    assert [q for q in queries if "Expression" in q] == [
-        {"Id": "fleetbacklog", "Expression": 'MAX(METRICS("backlog"))', "ReturnData": True}
-    ]
-    assert all(q["Id"].startswith("backlog") for q in per_endpoint)
-    # And the step-scaling alarms, when chosen, watch the same fleet-wide metric
-    stepping = view(fleet, ",".join(suffixes), ScalingPolicyType="StepScaling")
-    assert stepping.resource("TargetTrackingPolicy") is None
-    for alarm in ("StepScaleOutAlarm", "StepScaleInAlarm"):
-        metrics = stepping.resource(alarm)["Metrics"]  # type: ignore[index]
-        assert len([m for m in metrics if "MetricStat" in m]) == count
+FLEET_DIMENSIONS = [{"Name": "Fleet", "Value": "fleet"}]
 
 
-def test_wake_up_policy_exists_only_when_the_fleet_can_be_at_zero(fleet: dict[str, Any]) -> None:
-    # Given a fleet allowed to scale to zero
-    at_zero = view(fleet, "x,y", MinCapacity=0)
-    # Then HasBacklogWithoutCapacity on the first endpoint (2 of 2 one-minute averages >= 1) adds capacity
-    alarm = at_zero.resource("ScaleFromZeroAlarm")
+@pytest.mark.parametrize("policy_type", ["TargetTracking", "StepScaling"])
+def test_both_policy_types_follow_the_fleet_backlog_per_capacity_unit(fleet: dict[str, Any], policy_type: str) -> None:
+    # Given a fleet with either policy type
+    template = view(fleet, "a,b,c", ScalingPolicyType=policy_type, MetricsNamespace="fleetscaler")
+    if policy_type == "TargetTracking":
+        # Then target tracking follows the fleet's own metric, with the target parameter
+        policy = template.resource("TargetTrackingPolicy")
+        assert policy is not None and template.resource("StepScaleOutAlarm") is None
+        configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+        assert configuration["CustomizedMetricSpecification"] == {
+            "Namespace": "fleetscaler", "MetricName": "BacklogPerCapacityUnit", "Dimensions": FLEET_DIMENSIONS,
+            "Statistic": "Average",
+        }  # fmt: skip
+    else:
+        # Then both step alarms watch the same metric, and target tracking is absent
+        assert template.resource("TargetTrackingPolicy") is None
+        for alarm in ("StepScaleOutAlarm", "StepScaleInAlarm"):
+            watched = template.resource(alarm)
+            assert watched is not None
+            assert (watched["Namespace"], watched["MetricName"], watched["Dimensions"]) == (
+                "fleetscaler", "BacklogPerCapacityUnit", FLEET_DIMENSIONS
+            )
+
+
+@pytest.mark.parametrize("policy_type", ["TargetTracking", "StepScaling"])
+def test_the_shortfall_step_wakes_the_fleet_sized_to_its_queue(fleet: dict[str, Any], policy_type: str) -> None:
+    from fleetscaler.logic.signal import SHORTFALL_STEPS
+
+    # Given any fleet (whatever its minimum: the policy also answers bursts)
+    template = view(fleet, "x,y", MinCapacity=1, ScalingPolicyType=policy_type, MetricsNamespace="fleetscaler")
+    # Then CapacityShortfallUnits >= 1 in one one-minute datapoint triggers the shortfall policy
+    alarm = template.resource("ShortfallScaleOutAlarm")
     assert alarm is not None
-    assert alarm["MetricName"] == "HasBacklogWithoutCapacity"
-    assert alarm["Dimensions"] == [{"Name": "EndpointName", "Value": "fleet-x"}]
-    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
-        "Average", 60, 2, 2
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
+        "fleetscaler", "CapacityShortfallUnits", FLEET_DIMENSIONS
     )
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    policy = at_zero.resource("ScaleFromZeroPolicy")
-    assert policy["StepScalingPolicyConfiguration"]["StepAdjustments"] == [  # type: ignore[index]
-        {"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}
-    ]
-    # And a fleet that never goes below one unit has no such policy
-    assert view(fleet, "x,y", MinCapacity=1).resource("ScaleFromZeroPolicy") is None
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (
+        60, 1, 1, 1
+    )
+    # And its steps cover every shortfall without gap, each adding between 2/3 of the shortfall and all of it
+    steps = template.resource("ShortfallScaleOutPolicy")["StepScalingPolicyConfiguration"]  # type: ignore[index]
+    adjustments = steps["StepAdjustments"]
+    assert steps["AdjustmentType"] == "ChangeInCapacity" and len(adjustments) <= 20
+    assert adjustments[0]["MetricIntervalLowerBound"] == 0 and "MetricIntervalUpperBound" not in adjustments[-1]
+    for before, after in zip(adjustments, adjustments[1:], strict=False):
+        assert before["MetricIntervalUpperBound"] == after["MetricIntervalLowerBound"]
+    for low, high, add in SHORTFALL_STEPS:
+        assert add <= low and (high is None or add >= (high - 1) * 2 / 3)
+    # And the old per-endpoint wake-up (first suffix only) is gone
+    assert "ScaleFromZeroAlarm" not in fleet["Resources"]
+
+
+def test_the_endpoint_state_function_publishes_the_signal_every_minute(fleet: dict[str, Any]) -> None:
+    template = view(fleet)
+    rule = template.resource("FleetSignalSchedule")
+    assert rule is not None and rule["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["EndpointStateFunction", "Arn"]}
+    assert template.resource("FleetSignalPermission") is not None
+    variables = fleet["Resources"]["EndpointStateFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["TARGET_BACKLOG_PER_UNIT"] == {"Ref": "TargetBacklogPerInstance"}
+    # And a fleet bound by its endpoints raises an alarm, not failed activities
+    bound = template.resource("CapacityBoundAlarm")
+    assert bound is not None and bound["MetricName"] == "CapacityBound"
 
 
 def test_scalable_target_is_the_custom_resource_url_of_the_dimension(fleet: dict[str, Any]) -> None:
@@ -143,15 +161,22 @@ def test_lambda_roles_are_least_privilege(fleet: dict[str, Any]) -> None:
     for name, role in roles.items():
         for statement in _statements(role):
             actions = statement["Action"]
-            # Then no wildcard action or resource, and never a table Scan
+            # Then no wildcard action, no wildcard resource (except CloudWatch's metric calls, which have no
+            # resource-level permissions: publishing is limited to the fleet's namespace), never a table Scan
             assert not any("*" in action for action in actions), name
-            assert statement["Resource"] != "*", name
+            if actions == ["cloudwatch:PutMetricData"]:
+                namespace = {"StringEquals": {"cloudwatch:namespace": {"Fn::Sub": "${MetricsNamespace}"}}}
+                assert statement["Condition"] == namespace
+            elif actions != ["cloudwatch:GetMetricData"]:
+                assert statement["Resource"] != "*", name
             assert "dynamodb:Scan" not in actions, name
             services = {action.split(":")[0] for action in actions}
             assert len(services) == 1, f"{name}: one service per statement"
             # DynamoDB on this table only; SageMaker on this fleet's endpoints only; logs on its own group
             if services == {"dynamodb"}:
                 assert statement["Resource"] == {"Fn::GetAtt": ["MetadataTable", "Arn"]}, name
+            elif services == {"cloudwatch"}:
+                assert name == "EndpointState" and statement["Resource"] == "*"
             elif services == {"sagemaker"}:
                 assert statement["Resource"] == {
                     "Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:"

@@ -28,6 +28,22 @@ from dataclasses import dataclass
 # AWS's recommended target for the backlog per instance of async endpoints.
 DEFAULT_TARGET_BACKLOG_PER_UNIT = 5.0
 
+# Metric names (namespace: the fleet's metrics namespace, dimension Fleet=<resource name>).
+BACKLOG_PER_UNIT = "BacklogPerCapacityUnit"
+SHORTFALL = "CapacityShortfallUnits"
+FLEET_BACKLOG = "FleetBacklog"
+CAPACITY_SERVING_OR_COMING = "CapacityUnitsServingOrComing"
+CAPACITY_BOUND = "CapacityBound"
+
+# The step scale-out on CapacityShortfallUnits (alarm: >= 1): a shortfall in [low, high) adds `add` capacity
+# units in one step, at least two thirds of the shortfall and never more (20 steps is the service's limit per
+# policy; Application Auto Scaling keeps the result within MaxCapacity).
+SHORTFALL_STEPS: tuple[tuple[int, int | None, int], ...] = (
+    (1, 2, 1), (2, 3, 2), (3, 4, 3), (4, 6, 4), (6, 8, 6), (8, 12, 8), (12, 16, 12), (16, 24, 16), (24, 32, 24),
+    (32, 48, 32), (48, 64, 48), (64, 96, 64), (96, 128, 96), (128, 192, 128), (192, 256, 192), (256, 384, 256),
+    (384, 512, 384), (512, None, 512),
+)
+
 
 @dataclass(frozen=True)
 class FleetSignal:
@@ -47,11 +63,11 @@ class FleetSignal:
 
     def metrics(self) -> Mapping[str, float]:
         return {
-            "BacklogPerCapacityUnit": round(self.backlog_per_unit, 3),
-            "CapacityShortfallUnits": self.shortfall_units,
-            "FleetBacklog": self.backlog,
-            "CapacityUnitsServingOrComing": self.capacity,
-            "CapacityBound": int(self.bound),
+            BACKLOG_PER_UNIT: round(self.backlog_per_unit, 3),
+            SHORTFALL: self.shortfall_units,
+            FLEET_BACKLOG: self.backlog,
+            CAPACITY_SERVING_OR_COMING: self.capacity,
+            CAPACITY_BOUND: int(self.bound),
         }
 
 

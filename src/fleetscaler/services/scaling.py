@@ -424,9 +424,9 @@ class ScalingEngine:
                     )
             try:
                 observations = self._observe(fleet, resource_name)
-                hints = (
-                    self._snapshot(fleet, config.request_count, resource_name, observations) if snapshot else fleet.routing
-                )
+                hints = fleet.routing
+                if snapshot:
+                    hints = self._snapshot(fleet, config.request_count, resource_name, observations)
             except (Throttled, UpstreamRejected):
                 if not tolerate_upstream:
                     raise

@@ -194,7 +194,9 @@ def test_quota_error_on_update_fails_over_at_once(fleet: ProvisioningSageMaker, 
     assert fleet.counts()["endpoint-2"] == 1
 
 
-def test_not_enough_capacity_left_places_the_most_and_succeeds(fleet: ProvisioningSageMaker, lambda_context: Any) -> None:
+def test_not_enough_capacity_left_places_the_most_and_succeeds(
+    fleet: ProvisioningSageMaker, lambda_context: Any
+) -> None:
     # Given caps of 2 per endpoint and endpoint-1 Failed after a scale-out to 6
     set_config(max_instance_count=[2, 2, 2])
     patch(lambda_context, 6)

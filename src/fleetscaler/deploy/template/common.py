@@ -14,13 +14,11 @@ Json = dict[str, Any]
 
 MAX_ENDPOINTS = 10
 STAGE_NAME = "prod"
-BACKLOG_METRIC = "ApproximateBacklogSizePerInstance"
 # Application Auto Scaling's ResourceId for a custom resource is the full URL of the dimension (at most 1600 chars).
 SCALING_RESOURCE_ID = (
     f"https://${{ScalingApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{STAGE_NAME}/"
     f"scalableTargetDimensions/{DIMENSION_ID}"
 )
-WAKE_UP_METRIC = "HasBacklogWithoutCapacity"
 
 
 # --- intrinsic helpers -------------------------------------------------------------------------------------

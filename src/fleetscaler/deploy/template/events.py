@@ -1,5 +1,6 @@
-"""The EventBridge rules on SageMaker endpoint state changes: one feeds the endpoint-state function (with a
-dead-letter queue behind its retries), one sends failed endpoint updates to the alarm topic."""
+"""The EventBridge rules: SageMaker endpoint state changes feed the endpoint-state function (with a dead-letter
+queue behind its retries), a one-minute schedule has it publish the fleet's scaling signal, and failed endpoint
+updates go to the alarm topic."""
 
 from __future__ import annotations
 
@@ -63,6 +64,26 @@ def resources() -> Json:
         },
         "EndpointStatePermission": lambda_permission(
             "EndpointStateFunction", att("EndpointStateRule", "Arn"), principal="events.amazonaws.com"
+        ),
+        # Once a minute the endpoint-state function snapshots the queues and publishes the fleet's scaling signal.
+        "FleetSignalSchedule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": sub("Fleet ${ResourceName}: publish the scaling signal every minute"),
+                "ScheduleExpression": "rate(1 minute)",
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "fleet-signal",
+                        "Arn": att("EndpointStateFunction", "Arn"),
+                        # A missed minute is replaced by the next one: no retries, no dead letters.
+                        "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60},
+                    }
+                ],
+            },
+        },
+        "FleetSignalPermission": lambda_permission(
+            "EndpointStateFunction", att("FleetSignalSchedule", "Arn"), principal="events.amazonaws.com"
         ),
         # Failed or rolled-back endpoint updates are what a failed scaling action looks like in AWS itself.
         "EndpointFailureRule": {

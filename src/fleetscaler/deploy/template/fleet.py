@@ -46,5 +46,10 @@ def _outputs() -> Json:
             ),
         },
         "FleetName": {"Description": "The fleet's resourceName", "Value": ref("ResourceName")},
+        "EndpointSuffixes": {
+            "Description": "The endpoints the stack was deployed with (the seed's servers; later the engine "
+            "follows server_config)",
+            "Value": {"Fn::Join": [",", ref("EndpointSuffixes")]},
+        },
         "AlarmTopicArn": {"Description": "SNS topic of the fleet's alarms", "Value": ref("AlarmTopic")},
     }

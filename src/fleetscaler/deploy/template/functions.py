@@ -60,6 +60,12 @@ def resources() -> Json:
             [
                 allow(table_rw, TABLE_ARN, "MetadataTable"),
                 allow(endpoint_control, ENDPOINTS_ARN, "FleetEndpoints"),
+                # The queues come from SageMaker's metrics; GetMetricData has no resource-level permissions.
+                allow(["cloudwatch:GetMetricData"], "*", "ReadQueues"),
+                {
+                    **allow(["cloudwatch:PutMetricData"], "*", "PublishFleetSignal"),
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": sub("${MetricsNamespace}")}},
+                },
             ],
         ),
         "RouterFunction": _function(
@@ -123,6 +129,7 @@ def _scaling_env(service: str) -> Json:
         "FAILOVER_BACKOFF_SECONDS": ref("FailoverBackoffSeconds"),
         "MIN_CAPACITY": ref("MinCapacity"),
         "MAX_CAPACITY": ref("MaxCapacity"),
+        "TARGET_BACKLOG_PER_UNIT": ref("TargetBacklogPerInstance"),
     }
 
 

@@ -7,9 +7,7 @@ import json
 from typing import Any
 
 from fleetscaler.deploy.template.common import (
-    BACKLOG_METRIC,
     STAGE_NAME,
-    WAKE_UP_METRIC,
     Json,
     allow_service,
     att,
@@ -19,6 +17,13 @@ from fleetscaler.deploy.template.common import (
     ref,
     skip_checkov,
     sub,
+)
+from fleetscaler.logic.signal import (
+    BACKLOG_PER_UNIT,
+    CAPACITY_BOUND,
+    CAPACITY_SERVING_OR_COMING,
+    FLEET_BACKLOG,
+    SHORTFALL,
 )
 
 
@@ -82,6 +87,29 @@ def _alarms() -> Json:
                 {"Name": "Stage", "Value": ref("RouterStage")},
             ],
         ),
+        # Application Auto Scaling asks for more than the endpoints can give (caps, endpoints backed off after a
+        # failure): the fleet runs at what it can, every activity succeeds, and this says so.
+        "CapacityBoundAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": sub(
+                    "${AWS::StackName}: the desired capacity is more than the endpoints can give "
+                    "(raise max_instance_count or quotas, add an endpoint, or lower MaxCapacity)"
+                ),
+                "Namespace": ref("MetricsNamespace"),
+                "MetricName": CAPACITY_BOUND,
+                "Dimensions": [{"Name": "Fleet", "Value": ref("ResourceName")}],
+                "Statistic": "Minimum",
+                "Period": 60,
+                "EvaluationPeriods": 5,
+                "DatapointsToAlarm": 5,
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [ref("AlarmTopic")],
+                "OKActions": [ref("AlarmTopic")],
+            },
+        },
         "DeadLetterQueueAlarm": _alarm_on_first(
             "endpoint state events could not be delivered",
             "AWS/SQS",
@@ -141,15 +169,19 @@ def _dashboard_body() -> Json:
     def search(namespace: str, metric: str, stat: str, term: str = '${ResourceName}') -> str:
         return f"SEARCH('Namespace=\"{namespace}\" MetricName=\"{metric}\" {term}', '{stat}', 60)"
 
-    backlog = search("AWS/SageMaker", BACKLOG_METRIC, "Average")
+    def fleet(metric: str, label: str, stat: str = "Average") -> list[Any]:
+        return ["${MetricsNamespace}", metric, "Fleet", "${ResourceName}", {"stat": stat, "label": label}]
+
     widgets = [
-        _widget("Fleet backlog per instance (MAX is the scaling metric)", [
-            [{"expression": f"MAX({backlog})", "label": "fleet (max)", "id": "fleet"}],
-            [{"expression": backlog, "id": "per_endpoint", "visible": True}],
+        _widget("Fleet backlog per capacity unit serving or coming (the scaling metric)", [
+            fleet(BACKLOG_PER_UNIT, "backlog per unit"),
         ], 0, 0, annotation=True),
-        _widget("Backlog and wake-up signal per endpoint", [
+        _widget("Queued work and capacity (units)", [
+            fleet(FLEET_BACKLOG, "requests queued", "Maximum"),
+            fleet(CAPACITY_SERVING_OR_COMING, "units serving or coming", "Maximum"),
+            fleet(SHORTFALL, "shortfall (wake-up / burst step)", "Maximum"),
+            fleet(CAPACITY_BOUND, "bound by the endpoints (1)", "Maximum"),
             [{"expression": search("AWS/SageMaker", "ApproximateBacklogSize", "Maximum"), "id": "backlog"}],
-            [{"expression": search("AWS/SageMaker", WAKE_UP_METRIC, "Maximum"), "id": "wakeup"}],
         ], 12, 0),
         _widget("Instances per endpoint (InstanceCount metric of the scaling Lambdas)", [
             [{"expression": search("${MetricsNamespace}", "InstanceCount", "Maximum"), "id": "instances"}],

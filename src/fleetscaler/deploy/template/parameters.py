@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetscaler.deploy.template.common import BACKLOG_METRIC, MAX_ENDPOINTS, Json, ref, slot_conditions
+from fleetscaler.deploy.template.common import MAX_ENDPOINTS, Json, ref
 
 
 def parameters() -> Json:
@@ -15,8 +15,8 @@ def parameters() -> Json:
         },
         "EndpointSuffixes": {
             "Type": "CommaDelimitedList",
-            "Description": f"Endpoint name suffixes, 1 to {MAX_ENDPOINTS}, in routing order (the first one "
-            "wakes the fleet from zero), e.g. 1,2,3 for endpoint-1, endpoint-2, endpoint-3.",
+            "Description": f"Endpoint name suffixes, 1 to {MAX_ENDPOINTS}, in preference order (at zero, requests "
+            "queue on the first one that can wake), e.g. 1,2,3 for endpoint-1, endpoint-2, endpoint-3.",
         },
         "VariantName": {"Type": "String", "Default": "default", "Description": "Production variant name"},
         "CodeBucket": {"Type": "String", "Description": "S3 bucket holding the code package and seed file"},
@@ -33,13 +33,14 @@ def parameters() -> Json:
             "Type": "Number",
             "Default": 5,
             "MinValue": 0,
-            "Description": f"Target (or step-scaling threshold) for the fleet's MAX {BACKLOG_METRIC}",
+            "Description": "Target (or step-scaling threshold) of the fleet's backlog per capacity unit serving or "
+            "coming (BacklogPerCapacityUnit; an instance of capacity_units 1 is one unit)",
         },
         "StepScaleInBacklogPerInstance": {
             "Type": "Number",
             "Default": 1,
             "MinValue": 0,
-            "Description": "StepScaling only: scale in while the fleet's backlog per instance stays below this",
+            "Description": "StepScaling only: scale in while the fleet's backlog per capacity unit stays below this",
         },
         "ScaleOutCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
         "ScaleInCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
@@ -90,9 +91,7 @@ def conditions() -> Json:
     return {
         "UseTargetTracking": {"Fn::Equals": [ref("ScalingPolicyType"), "TargetTracking"]},
         "UseStepScaling": {"Fn::Equals": [ref("ScalingPolicyType"), "StepScaling"]},
-        "CanScaleFromZero": {"Fn::Equals": [ref("MinCapacity"), 0]},
         "HasEmail": {"Fn::Not": [{"Fn::Equals": [ref("NotificationEmail"), ""]}]},
         "ProtectTable": {"Fn::Equals": [ref("TableDeletionProtection"), "true"]},
         "CreateApiGatewayLogRole": {"Fn::Equals": [ref("ConfigureApiGatewayLogRole"), "true"]},
-        **slot_conditions(),
     }

@@ -1,5 +1,7 @@
-"""Application Auto Scaling of the fleet: the scalable target (the scaling API's dimension), the target
-tracking or step policies on the fleet's MAX backlog per instance with their alarms, and the wake-up policy."""
+"""Application Auto Scaling of the fleet: the scalable target (the scaling API's dimension), target tracking or
+step policies on the fleet's backlog per capacity unit, and the step policy on the capacity shortfall that wakes
+the fleet from zero and answers bursts (the metrics: `fleetscaler.logic.signal`, published once a minute by the
+endpoint-state function)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,21 @@ from typing import Any
 
 from fleetscaler.dal.models import DIMENSION_ID
 from fleetscaler.deploy.template.common import (
-    BACKLOG_METRIC,
-    MAX_ENDPOINTS,
     SCALING_RESOURCE_ID,
-    WAKE_UP_METRIC,
     Json,
-    endpoint_name,
-    in_slot,
     ref,
     sub,
 )
+from fleetscaler.logic.signal import BACKLOG_PER_UNIT, SHORTFALL, SHORTFALL_STEPS
+
+
+def fleet_metric(name: str) -> Json:
+    """One of the fleet's own metrics (namespace MetricsNamespace, dimension Fleet=ResourceName)."""
+    return {
+        "Namespace": ref("MetricsNamespace"),
+        "MetricName": name,
+        "Dimensions": [{"Name": "Fleet", "Value": ref("ResourceName")}],
+    }
 
 
 def resources() -> Json:
@@ -45,7 +52,7 @@ def resources() -> Json:
                     "TargetValue": ref("TargetBacklogPerInstance"),
                     "ScaleOutCooldown": ref("ScaleOutCooldown"),
                     "ScaleInCooldown": ref("ScaleInCooldown"),
-                    "CustomizedMetricSpecification": {"Metrics": _backlog_queries()},
+                    "CustomizedMetricSpecification": {**fleet_metric(BACKLOG_PER_UNIT), "Statistic": "Average"},
                 },
             },
         },
@@ -70,76 +77,44 @@ def resources() -> Json:
         "StepScaleInAlarm": _backlog_alarm(
             "step-in", ref("StepScaleInBacklogPerInstance"), "LessThanThreshold", 15, "StepScaleInPolicy"
         ),
-        # AWS's recipe for async endpoints at zero: requests queued with no instance wake the fleet up.
-        "ScaleFromZeroPolicy": _step_policy(
-            "wake-up", 300, [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}], condition="CanScaleFromZero"
+        # Queued work beyond the capacity serving or coming, anywhere in the fleet (an endpoint at zero included):
+        # one step sized to it. This is what wakes a fleet at zero, with a batch's worth of capacity at once.
+        "ShortfallScaleOutPolicy": _step_policy(
+            "shortfall",
+            ref("ScaleOutCooldown"),
+            [
+                {
+                    "MetricIntervalLowerBound": low - 1,
+                    **({} if high is None else {"MetricIntervalUpperBound": high - 1}),
+                    "ScalingAdjustment": add,
+                }
+                for low, high, add in SHORTFALL_STEPS
+            ],
         ),
-        "ScaleFromZeroAlarm": {
+        "ShortfallScaleOutAlarm": {
             "Type": "AWS::CloudWatch::Alarm",
-            "Condition": "CanScaleFromZero",
             "Properties": {
                 "AlarmDescription": sub(
-                    f"${{AWS::StackName}}: {WAKE_UP_METRIC} on the first endpoint (requests wait there at zero "
-                    "capacity)"
+                    f"${{AWS::StackName}}: {SHORTFALL} >= 1 (queued work needs capacity the fleet neither has "
+                    "nor is getting)"
                 ),
-                "Namespace": "AWS/SageMaker",
-                "MetricName": WAKE_UP_METRIC,
-                "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name(0)}],
-                "Statistic": "Average",
+                **fleet_metric(SHORTFALL),
+                "Statistic": "Maximum",
                 "Period": 60,
-                "EvaluationPeriods": 2,
-                "DatapointsToAlarm": 2,
+                "EvaluationPeriods": 1,
+                "DatapointsToAlarm": 1,
                 "Threshold": 1,
                 "ComparisonOperator": "GreaterThanOrEqualToThreshold",
                 "TreatMissingData": "notBreaching",
-                "AlarmActions": [ref("ScaleFromZeroPolicy")],
+                "AlarmActions": [ref("ShortfallScaleOutPolicy")],
             },
         },
     }
 
 
-def _backlog_queries(stat: str = "Average") -> list[Any]:
-    """MAX over every endpoint's backlog per instance: the fleet is as late as its most loaded endpoint."""
-    queries: list[Any] = [
-        in_slot(
-            slot,
-            {
-                "Id": f"backlog{slot + 1}",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/SageMaker",
-                        "MetricName": BACKLOG_METRIC,
-                        "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name(slot)}],
-                    },
-                    "Stat": stat,
-                },
-                "ReturnData": False,
-            },
-        )
-        for slot in range(MAX_ENDPOINTS)
-    ]
-    return [*queries, {"Id": "fleetbacklog", "Expression": 'MAX(METRICS("backlog"))', "ReturnData": True}]
-
-
-def _alarm_query(queries: list[Any]) -> list[Any]:
-    """CloudWatch alarms spell the same queries with a period on each MetricStat."""
-    result: list[Any] = []
-    for query in queries:
-        if "Fn::If" in query:
-            condition, inner, no_value = query["Fn::If"]
-            inner = {**inner, "MetricStat": {**inner["MetricStat"], "Period": 60}}
-            result.append({"Fn::If": [condition, inner, no_value]})
-        elif "MetricStat" in query:
-            result.append({**query, "MetricStat": {**query["MetricStat"], "Period": 60}})
-        else:
-            result.append({**query, "Label": "fleet backlog per instance (max)"})
-    return result
-
-
-def _step_policy(name: str, cooldown: Any, steps: list[Json], condition: str) -> Json:
-    return {
+def _step_policy(name: str, cooldown: Any, steps: list[Json], condition: str | None = None) -> Json:
+    policy: Json = {
         "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
-        "Condition": condition,
         "Properties": {
             "PolicyName": sub(f"${{AWS::StackName}}-{name}"),
             "PolicyType": "StepScaling",
@@ -152,6 +127,9 @@ def _step_policy(name: str, cooldown: Any, steps: list[Json], condition: str) ->
             },
         },
     }
+    if condition:
+        policy["Condition"] = condition
+    return policy
 
 
 def _backlog_alarm(name: str, threshold: Any, comparison: str, periods: int, policy: str) -> Json:
@@ -159,8 +137,10 @@ def _backlog_alarm(name: str, threshold: Any, comparison: str, periods: int, pol
         "Type": "AWS::CloudWatch::Alarm",
         "Condition": "UseStepScaling",
         "Properties": {
-            "AlarmDescription": sub(f"${{AWS::StackName}} {name}: fleet MAX {BACKLOG_METRIC}"),
-            "Metrics": _alarm_query(_backlog_queries()),
+            "AlarmDescription": sub(f"${{AWS::StackName}} {name}: the fleet's {BACKLOG_PER_UNIT}"),
+            **fleet_metric(BACKLOG_PER_UNIT),
+            "Statistic": "Average",
+            "Period": 60,
             "Threshold": threshold,
             "ComparisonOperator": comparison,
             "EvaluationPeriods": periods,
