@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import yaml
 from fleetscaler.cli import context
 from fleetscaler.dal.models import ALL_MODELS, DIMENSION_ID
 from fleetscaler.deploy import package
-from fleetscaler.deploy.template import MAX_ENDPOINTS, TEMPLATES, render
+from fleetscaler.deploy.template import TEMPLATES, render
 from tests.unit.cfn_eval import TemplateView
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_the_shortfall_step_wakes_the_fleet_sized_to_its_queue(fleet: dict[str, 
     adjustments = steps["StepAdjustments"]
     assert steps["AdjustmentType"] == "ChangeInCapacity" and len(adjustments) <= 20
     assert adjustments[0]["MetricIntervalLowerBound"] == 0 and "MetricIntervalUpperBound" not in adjustments[-1]
-    for before, after in zip(adjustments, adjustments[1:], strict=False):
+    for before, after in itertools.pairwise(adjustments):
         assert before["MetricIntervalUpperBound"] == after["MetricIntervalLowerBound"]
     for low, high, add in SHORTFALL_STEPS:
         assert add <= low and (high is None or add >= (high - 1) * 2 / 3)
