@@ -200,3 +200,17 @@ def test_status_shows_a_failed_scaling_action_and_its_reason(table: str, run: An
     assert dimension["actual"] == 3
     assert dimension["failure_reason"] == "CapacityError: Unable to provision requested ML compute capacity"
     assert dimension["other"] == {}
+
+
+def test_status_warns_when_the_fleet_asks_for_more_than_its_endpoints_give(table: str, run: Any) -> None:
+    # Given caps of 10 x 3 endpoints (30 units) and a desired capacity of 40
+    create_endpoints("endpoint-1", "endpoint-2", "endpoint-3")
+    add_dimension_attribute("desiredCapacity", {"N": "40"})
+    # When the operator asks for the status / Then it says the fleet is bound, and why
+    result = run("status")
+    assert result.code == 0, result.err
+    assert "warning: the desired capacity (40) is more than the endpoints can give (30 capacity units" in result.out
+    assert json.loads(run("--output", "json", "status").out)["warnings"]
+    # And a desired capacity they can give raises no warning
+    add_dimension_attribute("desiredCapacity", {"N": "30"})
+    assert "warning:" not in run("status").out

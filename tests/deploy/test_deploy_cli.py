@@ -259,3 +259,22 @@ def test_the_template_deploy_uses_is_the_committed_one() -> None:
     committed = yaml.safe_load((Path(__file__).resolve().parents[2] / "cfn" / "fleet-autoscaler.yaml").read_text())
     # Then `fleetscaler deploy` (which builds it in memory) deploys the same template
     assert committed == fleet_template()
+
+
+def test_deploy_warns_when_max_capacity_is_more_than_the_endpoints_give(
+    deploy_env: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given seed items capping endpoints a and b at 10 instances of 1 unit: 20 units at most
+    data = tmp_path / "ddb-data.jsonl"
+    data.write_text(json.dumps({"Item": {
+        "id": {"S": "server_config"}, "servers": {"L": [{"S": "a"}, {"S": "b"}]},
+        "weights": {"L": [{"N": "1"}, {"N": "1"}]},
+        "max_instance_count": {"L": [{"N": "10"}, {"N": "10"}]},
+    }}) + "\n")  # fmt: skip
+    # When the fleet is deployed with MaxCapacity 50
+    status = deploy(deploy_env, "--params", f"ResourceName={FLEET}", "--params", "EndpointSuffixes=a,b",
+                    "--params", "MaxCapacity=50", "--data", str(data))  # fmt: skip
+    # Then it deploys, saying the fleet can run at most 20 units
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "warning: MaxCapacity (50) is more than the endpoints can give (20 capacity units" in out

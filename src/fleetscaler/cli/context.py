@@ -56,7 +56,7 @@ class CliContext:
         return self.session.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     @functools.cached_property
-    def stack_outputs(self) -> dict[str, str]:
+    def _stack(self) -> dict[str, Any]:
         if not self.stack:
             return {}
         from botocore.exceptions import ClientError
@@ -65,7 +65,15 @@ class CliContext:
             stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
         except ClientError as exc:
             raise CliError(f"--stack {self.stack}: {exc.response['Error'].get('Message', exc)}") from exc
-        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        return dict(stacks[0])
+
+    @property
+    def stack_outputs(self) -> dict[str, str]:
+        return {o["OutputKey"]: o["OutputValue"] for o in self._stack.get("Outputs", [])}
+
+    @property
+    def stack_parameters(self) -> dict[str, str]:
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in self._stack.get("Parameters", [])}
 
     def require(self, value: str | None, output_key: str, option: str) -> str:
         resolved = value or self.stack_outputs.get(output_key)

@@ -17,7 +17,8 @@ from fleetscaler.cli.render import format_epoch_ms, plain, table
 from fleetscaler.dal.models import DIMENSION_ID
 from fleetscaler.dal.seed import get_item
 from fleetscaler.errors import FleetscalerError
-from fleetscaler.logic.server_config import validate_server_config
+from fleetscaler.logic.scaling import bound_warning, capacity_ceiling
+from fleetscaler.logic.server_config import FleetConfig, validate_server_config
 
 # Pause between --watch refreshes; tests replace it.
 sleep: Callable[[float], None] = time.sleep
@@ -66,15 +67,39 @@ def backlog_per_instance(cli: CliContext, endpoint: str) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def endpoints_section(cli: CliContext) -> tuple[list[dict[str, Any]], str | None]:
+def _fleet_config(cli: CliContext) -> tuple[FleetConfig | None, str | None]:
     versioned = cli.store.get_versioned_server_config()
     if versioned is None:
-        return [], "no server_config item"
-    fleet = cli.fleet_name()
+        return None, "no server_config item"
     try:
-        config = validate_server_config(versioned.config, fleet)
+        return validate_server_config(versioned.config, cli.fleet_name()), None
     except FleetscalerError as exc:
-        return [], exc.message
+        return None, exc.message
+
+
+def warnings_section(cli: CliContext, dimension: dict[str, Any] | None, config: FleetConfig | None) -> list[str]:
+    """What an operator should know: the fleet asked (or allowed to ask) for more than its endpoints give."""
+    if config is None:
+        return []
+    ceiling = capacity_ceiling(config)
+    found = []
+    desired = None if dimension is None or dimension["desired"] is None else int(dimension["desired"])
+    warning = bound_warning(desired, ceiling)
+    if warning:
+        found.append(warning)
+    maximum = cli.stack_parameters.get("MaxCapacity")
+    if maximum and maximum.isdigit():
+        warning = bound_warning(int(maximum), ceiling, "the stack's MaxCapacity")
+        if warning:
+            found.append(warning)
+    return found
+
+
+def endpoints_section(cli: CliContext, config: FleetConfig | None, note: str | None) -> tuple[list[dict[str, Any]],
+                                                                                            str | None]:
+    if config is None:
+        return [], note
+    fleet = cli.fleet_name()
     names = config.endpoint_names(fleet)
     states = describe_endpoints(cli, names)
     rows = []
@@ -123,11 +148,14 @@ def activities_section(cli: CliContext, resource_id: str | None, limit: int) -> 
 
 
 def collect(cli: CliContext, resource_id: str | None, limit: int) -> dict[str, Any]:
-    endpoints, endpoints_note = endpoints_section(cli)
+    config, note = _fleet_config(cli)
+    endpoints, endpoints_note = endpoints_section(cli, config, note)
     activities, activities_note = activities_section(cli, resource_id, limit)
+    dimension = dimension_section(cli)
     return {
         "table": cli.table_name,
-        "dimension": dimension_section(cli),
+        "dimension": dimension,
+        "warnings": warnings_section(cli, dimension, config),
         "endpoints": endpoints,
         "endpoints_note": endpoints_note,
         "activities": activities,
@@ -164,6 +192,7 @@ def render(data: dict[str, Any]) -> str:
         other = {k: v for k, v in dimension["other"].items() if k not in ENGINE_DIMENSION_FIELDS}
         if other:
             lines.append("other: " + ", ".join(f"{k}={v}" for k, v in other.items()))
+    lines += [f"warning: {warning}" for warning in data.get("warnings", [])]
     lines += ["", "endpoints"]
     if data["endpoints_note"]:
         lines.append(f"  {data['endpoints_note']}")

@@ -19,7 +19,9 @@ from fleetscaler import clock
 from fleetscaler.dal.models import DIMENSION_ID, REQUEST_COUNTER_ID, SERVER_CONFIG_ID
 from fleetscaler.dal.seed import dump_items, read_items
 from fleetscaler.deploy.template import MAX_ENDPOINTS
+from fleetscaler.deploy.template.parameters import DEFAULT_MAX_CAPACITY
 from fleetscaler.errors import InvalidServerConfig
+from fleetscaler.logic.scaling import bound_warning, capacity_ceiling
 from fleetscaler.logic.server_config import validate_server_config
 
 KEY_PREFIX = "fleetscaler"
@@ -257,7 +259,23 @@ class StackDeployer:
         counts = instance_counts(self.sagemaker, resource_name, suffixes, variant)
         items = seed_items(base, resource_name, suffixes, variant, counts)
         self.echo(f"seed: servers {', '.join(suffixes)} with instance counts {', '.join(map(str, counts))}")
+        self._warn_if_bound(params, items, resource_name)
         return dump_items(items).encode()
+
+    def _warn_if_bound(self, params: Mapping[str, str], items: Sequence[Mapping[str, Any]], resource_name: str) -> None:
+        """MaxCapacity above what the seeded endpoints can give is allowed (the fleet runs at its maximum and
+        the CapacityBound alarm fires), but rarely meant: say so before deploying."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        raw = next((item for item in items if item.get("id", {}).get("S") == SERVER_CONFIG_ID), None)
+        if raw is None:
+            return
+        config = validate_server_config({k: TypeDeserializer().deserialize(v) for k, v in raw.items()}, resource_name)
+        maximum = params.get("MaxCapacity", str(DEFAULT_MAX_CAPACITY))
+        if maximum.isdigit():
+            warning = bound_warning(int(maximum), capacity_ceiling(config), "MaxCapacity")
+            if warning:
+                self.echo(f"warning: {warning}")
 
     def _template_source(self, stack: str, bucket: str, body: str) -> dict[str, str]:
         """Inline when it fits (as compact JSON if need be), else a URL CloudFormation fetches from S3."""

@@ -286,6 +286,25 @@ class Decision:
         return self.bound_reason is not None
 
 
+def capacity_ceiling(fleet: FleetConfig) -> int | None:
+    """The most capacity units the endpoints that take requests can give (their max_instance_count x
+    capacity_units; None when one has no cap): a desired capacity above it is placed up to it."""
+    return max_capacity([EndpointSlot(0, u, cap) for u, cap in zip(fleet.capacity_units, fleet.placement_caps,
+                                                                    strict=True)])
+
+
+def bound_warning(desired: int | None, ceiling: int | None, what: str = "the desired capacity") -> str | None:
+    """A warning when `desired` (a desired capacity, or MaxCapacity) is more than the endpoints can give."""
+    if desired is None or ceiling is None or desired <= ceiling:
+        return None
+    return (
+        f"{what} ({desired}) is more than the endpoints can give ({ceiling} capacity units: max_instance_count x "
+        "capacity_units of the endpoints that take requests); the fleet runs at most that, Application Auto "
+        "Scaling's activities still succeed, and the CapacityBound alarm fires. Raise max_instance_count, add "
+        "an endpoint, or lower MaxCapacity"
+    )
+
+
 def routing_weights(counts: Sequence[int], units: Sequence[int]) -> tuple[int, ...]:
     """Instances x capacity units per endpoint, divided by their gcd (all zero stays all zero)."""
     return reduce_weights([n * u for n, u in zip(counts, units, strict=True)])

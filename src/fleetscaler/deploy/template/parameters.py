@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fleetscaler.deploy.template.common import MAX_ENDPOINTS, Json, ref
 
+DEFAULT_MAX_CAPACITY = 10
+
 
 def parameters() -> Json:
     return {
@@ -28,7 +30,13 @@ def parameters() -> Json:
             "created",
         },
         "MinCapacity": {"Type": "Number", "Default": 0, "MinValue": 0, "Description": "Fleet minimum capacity"},
-        "MaxCapacity": {"Type": "Number", "Default": 10, "MinValue": 1, "Description": "Fleet maximum capacity"},
+        "MaxCapacity": {
+            "Type": "Number",
+            "Default": DEFAULT_MAX_CAPACITY,
+            "MinValue": 1,
+            "Description": "Fleet maximum capacity (capacity units; more than the endpoints can give is allowed: the "
+            "fleet then runs at what they give and the CapacityBound alarm fires)",
+        },
         "TargetBacklogPerInstance": {
             "Type": "Number",
             "Default": 5,
