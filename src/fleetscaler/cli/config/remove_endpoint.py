@@ -254,16 +254,16 @@ def warn_before_drain(cli: CliContext, config: FleetConfig, index: int, fleet: s
         if room < desired:
             click.echo(
                 f"warning: the other endpoints can hold at most {room} capacity units (max_instance_count x "
-                f"capacity_units) but the desired capacity is {desired}: the scaling reports Failed until their "
-                "caps are raised (`fleetscaler config set --max ...`)",
+                f"capacity_units) but the desired capacity is {desired}: the fleet will run at {room} (bound by its "
+                "endpoints: the CapacityBound alarm fires) until their caps are raised (`fleetscaler config set "
+                "--max ...`)",
                 err=True,
             )
     if index == config.wake_up_index:
         wake = config.endpoint_name(fleet, next((i for i in others), index))
         click.echo(
-            f"warning: {config.endpoint_name(fleet, index)} is where a fleet at zero queues requests and what the "
-            f"template's wake-up alarm watches; from now on requests at zero wait on {wake}: redeploy with "
-            f"EndpointSuffixes starting with {wake.removeprefix(fleet + '-')} so that its backlog wakes the fleet",
+            f"note: {config.endpoint_name(fleet, index)} is the first endpoint a fleet at zero queues requests on; "
+            f"from now on that is {wake}",
             err=True,
         )
 
