@@ -346,7 +346,7 @@ class Simulation:
         result.completed = sum(1 for c in completions if not c.failed)
         result.failed = sum(1 for c in completions if c.failed)
         result.queue_seconds = [c.queue_seconds for c in completions if not c.failed]
-        result.still_queued = sum(len(emulator.endpoint(n).queue) for n in names)
+        result.still_queued = sum(emulator.endpoint(n).backlog for n in names)
         result.update_calls = emulator.update_calls
         result.rejected_updates = sum(emulator.endpoint(n).rejected_updates for n in names)
         result.events = {
