@@ -237,7 +237,20 @@ class MetadataStore:
                 return None
 
 
+# A store handed in by the local fleet's fast path (an in-memory table with the same semantics); None in a
+# deployment.
+_installed: list[MetadataStore] = []
+
+
 @functools.cache
 def get_store() -> MetadataStore:
     """The process-wide store for the configured table, created on first use."""
+    if _installed:
+        return _installed[0]
     return MetadataStore(get_settings().table_name)
+
+
+def install_store(store: MetadataStore | None) -> None:
+    """Make `get_store()` return `store` (None: the table named by the settings again)."""
+    _installed[:] = [store] if store is not None else []
+    get_store.cache_clear()

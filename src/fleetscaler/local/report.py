@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from fleetscaler.local.backend import Backend
 from fleetscaler.local.scenario import Scenario
 from fleetscaler.local.simulator import Progress, Simulation, SimulationResult
-from fleetscaler.local.stack import LocalStack
 
 
 def _fmt(seconds: float | None) -> str:
@@ -164,15 +164,21 @@ def run_and_report(
     scenario: Scenario,
     out_dir: Path,
     *,
-    through_gateway: bool = False,
+    mode: str = "fleetscaler",
+    full_stack: bool = False,
     progress: Progress | None = None,
     progress_every: float = 120.0,
-    on_start: Callable[[LocalStack, str], None] | None = None,
+    on_start: Callable[[Backend, str], None] | None = None,
 ) -> SimulationResult:
     """Run a scenario and write `timeline.png`, `summary.txt` and the Lambdas' output (`lambda.log`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     simulation = Simulation(
-        scenario, progress=progress, progress_every=progress_every, through_gateway=through_gateway, on_start=on_start
+        scenario,
+        mode=mode,
+        full_stack=full_stack,
+        progress=progress,
+        progress_every=progress_every,
+        on_start=on_start,
     )
     with (out_dir / "lambda.log").open("w", encoding="utf-8") as lambda_log:
         result = simulation.run(lambda_log=lambda_log)

@@ -170,6 +170,14 @@ class LocalStack:
         """The scalable dimension's URL: the custom resource's ResourceId for Application Auto Scaling."""
         return str(self.gateway.resource_url(f"/scalableTargetDimensions/{DIMENSION_ID}"))
 
+    # Application Auto Scaling reaches the scaling API over HTTP through the gateway (see `backend.FastBackend`).
+    scaling_transport = None
+
+    @property
+    def cloudwatch(self) -> Any:
+        """A CloudWatch client on moto (what the emulator publishes to)."""
+        return boto3.client("cloudwatch", endpoint_url=self.moto_url)
+
     @property
     def emulator_url(self) -> str:
         assert self._emulator_server is not None
@@ -261,38 +269,18 @@ class LocalStack:
         if self.endpoints is None:
             return
         # The fleet of the scenario replaces the sample fleet of data/ddb-data.jsonl.
-        counts = [e.initial_instances for e in self.endpoints]
-        units = [e.capacity_units for e in self.endpoints]
-        capacity = sum(n * u for n, u in zip(counts, units, strict=True))
+        config, dimension = fleet_items(self.endpoints, self.strategy, self.resource_name)
         table = boto3.resource("dynamodb").Table(self.table_name)
-        table.update_item(
-            Key={"id": "server_config"},
-            UpdateExpression=(
-                "SET servers = :s, weights = :w, current_instance_count = :c, capacity_units = :u, "
-                "max_instance_count = :m, strategy = :st"
-            ),
-            ExpressionAttributeValues={
-                ":s": [e.server for e in self.endpoints],
-                ":w": _reduced_weights([n * u for n, u in zip(counts, units, strict=True)]),
-                ":c": counts,
-                ":u": units,
-                ":m": [e.max_instances for e in self.endpoints],
-                ":st": self.strategy,
-            },
-        )
-        table.update_item(
-            Key={"id": DIMENSION_ID},
-            UpdateExpression=(
-                "SET actualCapacity = :c, desiredCapacity = :c, resourceName = :r, scalingStatus = :s, "
-                "lastModified = :t"
-            ),
-            ExpressionAttributeValues={
-                ":c": capacity,
-                ":r": self.resource_name,
-                ":s": "Successful",
-                ":t": Decimal(clock.now_ms()),
-            },
-        )
+        for key, attributes in (("server_config", config), (DIMENSION_ID, dimension)):
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            table.update_item(
+                Key={"id": key},
+                UpdateExpression="SET " + ", ".join(f"{n} = :v{i}" for i, n in enumerate(names)),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    f":v{i}": Decimal(v) if isinstance(v, int) else v for i, v in enumerate(attributes.values())
+                },
+            )
 
     def _create_endpoints(self) -> None:
         assert self.emulator is not None
@@ -315,19 +303,59 @@ class LocalStack:
         else:
             endpoints = self.endpoints
         self.fleet = endpoints
-        for endpoint in endpoints:
-            self.emulator.add_endpoint(
-                EndpointSpec(
-                    name=f"{self.resource_name}-{endpoint.server}",
-                    instance_type=endpoint.instance_type,
-                    capacity_units=endpoint.capacity_units,
-                    requests_per_second_per_instance=endpoint.requests_per_second_per_instance,
-                    initial_instances=endpoint.initial_instances,
-                    provisioning_seconds=self.provisioning_seconds,
-                    scale_in_seconds=self.scale_in_seconds,
-                    rollback_seconds=self.rollback_seconds,
-                )
-            )
+        for spec in endpoint_specs(
+            endpoints, self.resource_name, self.provisioning_seconds, self.scale_in_seconds, self.rollback_seconds
+        ):
+            self.emulator.add_endpoint(spec)
+
+
+def fleet_items(
+    endpoints: tuple[FleetEndpoint, ...], strategy: str, resource_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server_config attributes and the scalable-dimension attributes (table names) for a fleet that starts
+    with each endpoint's initial instances and weights by serving capacity."""
+    counts = [e.initial_instances for e in endpoints]
+    units = [e.capacity_units for e in endpoints]
+    capacity = sum(n * u for n, u in zip(counts, units, strict=True))
+    config = {
+        "servers": [e.server for e in endpoints],
+        "weights": _reduced_weights([n * u for n, u in zip(counts, units, strict=True)]),
+        "current_instance_count": counts,
+        "capacity_units": units,
+        "max_instance_count": [e.max_instances for e in endpoints],
+        "strategy": strategy,
+    }
+    dimension = {
+        "actualCapacity": capacity,
+        "desiredCapacity": capacity,
+        "resourceName": resource_name,
+        "scalingStatus": "Successful",
+        "lastModified": clock.now_ms(),
+    }
+    return config, dimension
+
+
+def endpoint_specs(
+    endpoints: tuple[FleetEndpoint, ...],
+    resource_name: str,
+    provisioning_seconds: float,
+    scale_in_seconds: float,
+    rollback_seconds: float,
+) -> list[EndpointSpec]:
+    return [
+        EndpointSpec(
+            name=f"{resource_name}-{endpoint.server}",
+            instance_type=endpoint.instance_type,
+            capacity_units=endpoint.capacity_units,
+            requests_per_second_per_instance=endpoint.requests_per_second_per_instance,
+            initial_instances=endpoint.initial_instances,
+            provisioning_seconds=provisioning_seconds,
+            scale_in_seconds=scale_in_seconds,
+            rollback_seconds=rollback_seconds,
+            max_concurrent_invocations_per_instance=endpoint.max_concurrent_invocations_per_instance,
+        )
+        for endpoint in endpoints
+    ]
 
 
 def _reduced_weights(weights: list[int]) -> list[int]:
