@@ -178,6 +178,11 @@ class Scenario:
             raise ScenarioError(self.source or self.name, [f"strategy: must be one of {', '.join(STRATEGIES)}"])
         return replace(self, strategy=strategy)
 
+    def with_seed(self, seed: int) -> Scenario:
+        if seed < 0:
+            raise ScenarioError(self.source or self.name, [f"seed: must be a whole number >= 0, got {seed}"])
+        return replace(self, seed=seed)
+
     def with_policy_type(self, policy_type: str) -> Scenario:
         if policy_type not in POLICY_TYPES:
             raise ScenarioError(self.source or self.name, [f"policy.type: must be one of {', '.join(POLICY_TYPES)}"])
