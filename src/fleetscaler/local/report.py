@@ -229,6 +229,40 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     return path
 
 
+def write_comparison(results: dict[str, SimulationResult], path: Path) -> Path:
+    """Runs of one scenario over fleet time (e.g. fleetscaler and native): capacity InService beside the
+    oracle's, requests queued or in service, and each request's time to result by when it completed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    fig, axes = plt.subplots(3, 1, figsize=(12, 10), sharex=True, layout="constrained")
+    first = next(iter(results.values()))
+    fig.suptitle(f"{first.scenario.name}: {first.scenario.description} (seed {first.scenario.seed})", fontsize=12)
+    oracle = first.oracle
+    axes[0].step([k * oracle.step_seconds / 60 for k in range(len(oracle.capacities))], oracle.capacities,
+                 where="post", color="gray", linestyle=":", label="oracle (serving)")
+    for color, (label, result) in zip(colors, results.items(), strict=False):
+        minutes = [s.t / 60 for s in result.samples]
+        axes[0].step(minutes, [s.serving_units for s in result.samples], where="post", color=color, label=label)
+        axes[1].plot(minutes, [sum(e.backlog for e in s.endpoints) for s in result.samples], color=color, label=label)
+        axes[2].scatter([t / 60 for t in result.completion_times], [q / 60 for q in result.queue_seconds], s=3,
+                        color=color, alpha=0.4, label=f"{label} (p95 {_fmt(result.percentile(0.95))})")
+    axes[0].set_ylabel("capacity units InService")
+    axes[1].set_ylabel("requests queued or in service")
+    axes[2].set_ylabel("time to result (min)")
+    axes[2].set_xlabel("fleet time (minutes); time to result plotted when the result came")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def run_and_report(
     scenario: Scenario,
     out_dir: Path,

@@ -103,6 +103,7 @@ class SimulationResult:
     # Each cold start (a request arriving while no capacity serves): seconds until capacity served, None if never.
     cold_starts: list[float | None] = field(default_factory=list)
     wall_seconds: float = 0.0
+    completion_times: list[float] = field(default_factory=list)  # seconds from the start, as queue_seconds
 
     @functools.cached_property
     def oracle(self) -> OracleRun:
@@ -490,6 +491,7 @@ class Simulation:
         result.completed = sum(1 for c in completions if not c.failed)
         result.failed = sum(1 for c in completions if c.failed)
         result.queue_seconds = [c.queue_seconds for c in completions if not c.failed]
+        result.completion_times = [c.completed_at - start for c in completions if not c.failed]
         result.still_queued = sum(emulator.endpoint(n).backlog for n in names)
         result.update_calls = emulator.update_calls
         result.rejected_updates = sum(emulator.endpoint(n).rejected_updates for n in names)
