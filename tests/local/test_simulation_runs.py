@@ -127,7 +127,8 @@ def test_summary_json_has_the_documented_keys(
     path = tmp_path / "small.json"
     path.write_text(json.dumps(SMALL))
     out = tmp_path / "out"
-    status = main(["simulate", str(path), "--quiet", "--out", str(out), *(["--baseline", baseline] if baseline else [])])
+    extra = ["--baseline", baseline] if baseline else []
+    status = main(["simulate", str(path), "--quiet", "--out", str(out), *extra])
     assert status == 0, capsys.readouterr().out
     # Then summary.json holds exactly the documented keys, with their types, beside summary.txt and the picture
     summary = json.loads((out / "summary.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_poisson_counts_follow_the_rate_over_a_long_run() -> None:
     late = sum(1 for t in arrivals if t >= 54_000)
     assert abs(late / rising - 0.75) < 0.02
     # And the gaps of the flat part look exponential: mean 2 s, cv about 1
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False) if b < 36_000]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals) if b < 36_000]
     assert statistics.fmean(gaps) == pytest.approx(2.0, rel=0.03)
     assert statistics.stdev(gaps) / statistics.fmean(gaps) == pytest.approx(1.0, abs=0.05)
 
@@ -46,7 +47,7 @@ def test_uniform_arrivals_are_evenly_spaced_and_exact() -> None:
     arrivals = build_workload(scenario(traffic=[{"minutes": 3, "rps": 0.15}])).arrivals  # type: ignore[arg-type]
     # Then exactly 27 requests arrive, one every 6.67 s
     assert len(arrivals) == 27
-    assert {round(b - a, 6) for a, b in zip(arrivals, arrivals[1:], strict=False)} == {round(1 / 0.15, 6)}
+    assert {round(b - a, 6) for a, b in itertools.pairwise(arrivals)} == {round(1 / 0.15, 6)}
 
 
 def test_a_batch_is_exactly_its_size_at_once() -> None:
