@@ -26,7 +26,6 @@ from typing import Any
 import boto3
 from botocore.credentials import Credentials
 
-from fleetscaler import clock
 from fleetscaler.local.doubles import (
     InMemoryCloudWatch,
     InMemoryMetadataStore,
@@ -44,6 +43,7 @@ from fleetscaler.local.stack import (
     LOCAL_SECRET_KEY,
     REGION,
     LocalStack,
+    ProcessOverrides,
     VirtualClock,
     endpoint_specs,
     fleet_items,
@@ -128,16 +128,15 @@ class FastBackend(Backend):
         self.store = InMemoryMetadataStore(self.table_name)
         self.cloudwatch = InMemoryCloudWatch()
         self._undo: list[Callable[[], None]] = []
-        self._saved_env: dict[str, str | None] = {}
-        self._previous_clock: clock.Clock | None = None
+        self._overrides = ProcessOverrides()
 
     def start(self) -> None:
         from fleetscaler.dal.seed import read_items
         from fleetscaler.local.gateway import DEFAULT_ROUTES, LocalGateway
 
         scenario = self.scenario
-        self._previous_clock = clock.set_clock(self.clock)
-        self._set_env(
+        self._overrides.set_clock(self.clock)
+        self._overrides.set_env(
             {
                 "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT,
                 "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
@@ -182,24 +181,7 @@ class FastBackend(Backend):
     def stop(self) -> None:
         while self._undo:
             self._undo.pop()()
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
-        if self._previous_clock is not None:
-            clock.set_clock(self._previous_clock)
-            self._previous_clock = None
-        reset_lambda_caches()
-
-    def _set_env(self, values: dict[str, str | None]) -> None:
-        for name, value in values.items():
-            self._saved_env.setdefault(name, os.environ.get(name))
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        self._overrides.restore()
 
 
 class FullStackBackend(Backend):

@@ -32,7 +32,7 @@ from fleetscaler.dal.store import (
     MetadataStore,
     RouteTicket,
     VersionedConfig,
-    VersionedDimension,
+    refuse_unwritable,
 )
 from fleetscaler.errors import ConcurrentModification, ConfigurationUnusable
 from fleetscaler.local.sagemaker_emulator import EmulatorError, SageMakerEmulator
@@ -121,11 +121,7 @@ class InMemoryMetadataStore(MetadataStore):
             return None
         return ScalableDimensionItem(DIMENSION_ID, **copy.deepcopy(item))
 
-    def get_versioned_dimension(self) -> VersionedDimension | None:
-        item = self.get_dimension()
-        if item is None:
-            return None
-        return VersionedDimension(item, None if item.lock_version is None else int(item.lock_version))
+    # get_versioned_dimension is inherited: it only composes get_dimension.
 
     def update_dimension(self, changes: dict[str, Any], expected_lock: int | None) -> int:
         return self._update(
@@ -148,9 +144,7 @@ class InMemoryMetadataStore(MetadataStore):
         expected: int | None,
         conflict: str,
     ) -> int:
-        unknown = set(changes) - set(allowed)
-        if unknown:
-            raise ValueError(f"not attributes of {item_id!r} that may be written here: {sorted(unknown)}")
+        refuse_unwritable(changes, allowed, item_id)
         item = self.items.get(item_id)
         held = None if item is None else item.get(lock)
         # The same condition as the table's: exists and never locked, or the lock still at `expected`.

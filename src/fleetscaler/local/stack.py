@@ -32,6 +32,40 @@ FLEET_EPOCH = 1_800_000_000.0  # fixed start of fleet time: runs are reproducibl
 DIMENSION_ID = "custom-resource:ResourceType:Property"
 
 
+class ProcessOverrides:
+    """Environment variables and the clock a local run sets for the Lambdas in this process, undone at the end."""
+
+    def __init__(self) -> None:
+        self._saved_env: dict[str, str | None] = {}
+        self._previous_clock: clock.Clock | None = None
+
+    def set_env(self, values: dict[str, str | None]) -> None:
+        """Set (or, for None, unset) variables; the first value seen of each is what `restore` puts back."""
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def set_clock(self, new: clock.Clock) -> None:
+        previous = clock.set_clock(new)
+        if self._previous_clock is None:
+            self._previous_clock = previous
+
+    def restore(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        if self._previous_clock is not None:
+            clock.set_clock(self._previous_clock)
+            self._previous_clock = None
+        reset_lambda_caches()
+
+
 class VirtualClock(clock.ManualClock):
     """Fleet time. Moves only when the simulator steps it; never backwards."""
 
@@ -129,8 +163,7 @@ class LocalStack:
         self._moto: Any = None
         self.gateway: Any = None
         self.fleet: tuple[FleetEndpoint, ...] = ()
-        self._saved_env: dict[str, str | None] = {}
-        self._previous_clock: clock.Clock | None = None
+        self._overrides = ProcessOverrides()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -189,7 +222,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _speed_up_werkzeug()
         _serialize_moto_dynamodb_writes()
-        self._previous_clock = clock.set_clock(self.clock)
+        self._overrides.set_clock(self.clock)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -198,7 +231,7 @@ class LocalStack:
         urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30)
         self.emulator = SageMakerEmulator(seed=self.seed, event_faults=self.event_faults)
         self._emulator_server = self.emulator.serve(port=self.emulator_port, upstream=self.moto_url)
-        self._set_env(
+        self._overrides.set_env(
             {
                 **self.environment,
                 "AWS_SESSION_TOKEN": None,
@@ -227,15 +260,6 @@ class LocalStack:
     def fleet_scenario_endpoints(self) -> tuple[EndpointScenario, ...]:
         return self.fleet
 
-    def _set_env(self, values: dict[str, str | None]) -> None:
-        for name, value in values.items():
-            if name not in self._saved_env:
-                self._saved_env[name] = os.environ.get(name)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
     def stop(self) -> None:
         if self.gateway is not None:
             self.gateway.stop()
@@ -246,16 +270,7 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
-        if self._previous_clock is not None:
-            clock.set_clock(self._previous_clock)
-            self._previous_clock = None
-        reset_lambda_caches()
+        self._overrides.restore()
 
     # ----- the fleet -----
 
