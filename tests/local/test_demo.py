@@ -13,7 +13,7 @@ def test_demo_scenario_loses_nothing_scales_to_zero_wakes_up_and_draws_the_pictu
     # Given the demo scenario with half of its requests (load and throughput scaled alike)
     scenario = load_scenario(ROOT / "data" / "scenarios" / "demo.yaml").lighter(0.5, step_seconds=10)
     # When it runs through the local gateway, the router, the scaling API and the endpoint-state handler
-    result = run_and_report(scenario, tmp_path, through_gateway=True)
+    result = run_and_report(scenario, tmp_path, full_stack=True)
     # Then no request was lost and the fleet ended where the scenario says
     assert result.sent > 100
     assert result.lost == 0 and result.unfinished == 0, summary_text(result)

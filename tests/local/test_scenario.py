@@ -77,3 +77,58 @@ def test_unreadable_and_malformed_files_are_clear_errors(tmp_path: Path) -> None
         load_scenario(tmp_path / "missing.yaml")
     with pytest.raises(ScenarioError, match=r"broken\.yaml: not valid YAML"):
         load_scenario(broken)
+
+
+def test_unknown_keys_anywhere_are_named_by_path_with_the_closest_key() -> None:
+    # Given misspelt keys at the top, in the fleet, an endpoint, a traffic segment, the service and the policy
+    raw = {
+        "arrivalz": "poisson",
+        "fleet": {
+            "endpoints": [{"server": "a", "instnce_type": "ml.g5.xlarge"}],
+            "service": {"distribution": "lognormal", "cvv": 2},
+        },
+        "traffic": [{"minutes": 5, "rps": 0.1, "lable": "x"}, {"requests": 10, "minutes": 1}],
+        "policy": {"scale_out_cooldwn": 60, "zzz": 1},
+    }
+    # When it is parsed
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(raw, "typo.yaml")
+    # Then every unknown key is reported, with its full path and a suggestion when one is close
+    problems = caught.value.problems
+    for expected in (
+        "arrivalz: unknown key (did you mean 'arrivals'?)",
+        "fleet.endpoints[0].instnce_type: unknown key (did you mean 'instance_type'?)",
+        "fleet.service.cvv: unknown key (did you mean 'cv'?)",
+        "traffic[0].lable: unknown key (did you mean 'label'?)",
+        "traffic[1].minutes: unknown key (known keys: label, requests)",
+        "policy.scale_out_cooldwn: unknown key (did you mean 'scale_out_cooldown'?)",
+    ):
+        assert expected in problems, (expected, problems)
+    assert any(p.startswith("policy.zzz: unknown key (known keys: type, ") for p in problems)
+
+
+def test_workload_keys_are_validated() -> None:
+    raw = {
+        "arrivals": "bursty",
+        "fleet": {"service": {"distribution": "pareto"}, "endpoints": [{"max_concurrent_invocations_per_instance": 0}]},
+        "traffic": [{"requests": 0}, {"trace": "missing.csv"}],
+        "native": {"weights": [1, 2]},
+    }
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(raw, "bad.yaml")
+    problems = caught.value.problems
+    for expected in (
+        "arrivals: must be one of uniform, poisson, got 'bursty'",
+        "fleet.service.distribution: must be one of constant, exponential, lognormal, got 'pareto'",
+        "fleet.endpoints[0].max_concurrent_invocations_per_instance: must be a whole number >= 1",
+        "traffic[0].requests: must be a whole number >= 1",
+        "traffic[1].trace: missing.csv: cannot read the file",
+        "native.weights: must be 1 whole numbers >= 0",
+    ):
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+
+
+def test_cv_belongs_to_lognormal_only() -> None:
+    with pytest.raises(ScenarioError, match=r"fleet.service.cv: applies to lognormal only"):
+        parse_scenario({"fleet": {"endpoints": [{}], "service": {"distribution": "exponential", "cv": 2}},
+                        "traffic": [{"minutes": 1, "rps": 1}]})

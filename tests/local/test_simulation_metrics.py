@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetscaler.local.oracle import run_oracle
 from fleetscaler.local.scenario import parse_scenario
 from fleetscaler.local.simulator import EndpointSample, Sample, SimulationResult
 
@@ -52,11 +53,34 @@ def test_overshoot_counts_capacity_above_desired_but_not_the_scale_in_delay() ->
     assert result.peak_overshoot() == 3
 
 
-def test_oracle_pays_demand_one_provisioning_delay_ahead() -> None:
-    # Given demand 2 units for 2 minutes, then 10 units for 6, then 0 for 2, provisioning taking 2 minutes
-    result = result_with([0] * 10, [0] * 10)
-    # Then the oracle pays 10 units from minute 0 (two minutes ahead of the step) to minute 8, then 0
-    assert result.oracle_unit_minutes() == pytest.approx(10 * 8)
+def test_oracle_orders_capacity_one_provisioning_delay_ahead_and_is_billed_from_the_order() -> None:
+    # Given 0.2 requests/s for 2 minutes, 1.0 for 6, then none (unit throughput 0.1/s, provisioning 2 min)
+    arrivals = [i * 5.0 for i in range(24)] + [120 + i * 1.0 for i in range(360)]
+    run = run_oracle(SCENARIO, arrivals, [1.0] * len(arrivals))
+    # Then it serves 2 units, then 10 while the load is 1.0, then 0 once its queue is empty
+    assert run.capacities[0] == 2 and run.capacities[3] == 10 and run.capacities[-1] == 0
+    # And it pays each capacity from two minutes before it serves (10 units from minute 0)
+    assert run.paid[0] == 10
+    # And its requests wait no more than a step (the fluid queue is served at once)
+    assert max(run.time_to_result) <= SCENARIO.step_seconds
+
+
+def test_a_batch_on_a_cold_fleet_makes_the_oracle_use_n_over_target_units_until_drained() -> None:
+    # Given 600 requests at once at minute 1, target backlog 5 per unit, at most 20 units
+    batch = parse_scenario(
+        {
+            "step_seconds": 60,
+            "fleet": {"unit_requests_per_second": 0.1, "provisioning_seconds": 120,
+                      "endpoints": [{"server": "a", "max_instances": 20}]},
+            "traffic": [{"minutes": 1, "rps": 0}, {"requests": 600}],
+            "drain_minutes": 30,
+            "policy": {"target_backlog_per_instance": 5},
+        }
+    )
+    run = run_oracle(batch, [60.0] * 600, [1.0] * 600)
+    # Then it uses min(20, ceil(600 / 5)) = 20 units until the 600 are served (20 x 6 per minute: 5 minutes)
+    assert run.capacities[1:6] == (20, 20, 20, 20, 20) and run.capacities[7] == 0
+    assert max(run.time_to_result) == pytest.approx(5 * 60)
 
 
 def test_percentiles_of_time_to_result() -> None:

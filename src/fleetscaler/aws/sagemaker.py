@@ -22,20 +22,33 @@ THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequest
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 
 
+# Clients handed in by the local fleet's fast path (boto3-shaped objects that call its SageMaker emulator in
+# process); empty in a deployment.
+_installed: dict[str, Any] = {}
+
+
 @functools.cache
 def runtime_client() -> Any:
-    return boto3.client("sagemaker-runtime", config=_CLIENT_CONFIG)
+    return _installed.get("runtime") or boto3.client("sagemaker-runtime", config=_CLIENT_CONFIG)
 
 
 @functools.cache
 def control_client() -> Any:
-    return boto3.client("sagemaker", config=_CLIENT_CONFIG)
+    return _installed.get("control") or boto3.client("sagemaker", config=_CLIENT_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests and the local fleet switch endpoints between runs)."""
     runtime_client.cache_clear()
     control_client.cache_clear()
+
+
+def install_clients(*, control: Any | None = None, runtime: Any | None = None) -> None:
+    """Use these client objects instead of boto3's (None: boto3's again). They must answer the same calls and
+    raise botocore's ClientError as the service does."""
+    _installed.clear()
+    _installed.update({k: v for k, v in (("control", control), ("runtime", runtime)) if v is not None})
+    reset_clients()
 
 
 @dataclass(frozen=True)

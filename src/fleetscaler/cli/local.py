@@ -32,12 +32,35 @@ class ExpectationsNotMet(click.ClickException):
     type=click.Choice(["TargetTracking", "StepScaling"]),
     help="Scaling policy type, as the template's ScalingPolicyType (default: the scenario's).",
 )
+@click.option(
+    "--baseline",
+    type=click.Choice(["native"]),
+    help="Run the baseline instead of fleetscaler: native per-endpoint autoscaling with a fixed client split.",
+)
+@click.option("--seed", type=int, help="Seed of every random choice (default: the scenario's).")
+@click.option("--full-stack", is_flag=True, help="Run over the whole local stack (moto, gateway, HTTP); slower.")
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Price table for cost_usd (default: data/instance-prices.yaml).",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--quiet", is_flag=True, help="No live progress lines.")
 def simulate(
-    scenario_file: Path, strategy: str | None, policy_type: str | None, out_dir: Path | None, quiet: bool
+    scenario_file: Path,
+    strategy: str | None,
+    policy_type: str | None,
+    baseline: str | None,
+    seed: int | None,
+    full_stack: bool,
+    prices_file: Path | None,
+    out_dir: Path | None,
+    quiet: bool,
 ) -> None:
-    """Run SCENARIO_FILE on the local fleet; write timeline.png and summary.txt (exit 1 if expectations fail)."""
+    """Run SCENARIO_FILE on the local fleet; write timeline.png, summary.txt and summary.json (exit 1 if
+    expectations fail)."""
+    from fleetscaler.local.prices import PriceError, load_prices
     from fleetscaler.local.report import run_and_report, summary_text
     from fleetscaler.local.scenario import ScenarioError, load_scenario
 
@@ -47,19 +70,26 @@ def simulate(
             scenario = scenario.with_strategy(strategy)
         if policy_type:
             scenario = scenario.with_policy_type(policy_type)
-    except ScenarioError as exc:
+        if seed is not None:
+            scenario = scenario.with_seed(seed)
+        prices = load_prices(prices_file)
+    except (ScenarioError, PriceError) as exc:
         raise CliError(str(exc)) from exc
-    out_dir = out_dir or DEFAULT_OUT / f"{scenario.name}-{scenario.strategy}"
+    mode = baseline or "fleetscaler"
+    label = scenario.strategy if mode == "fleetscaler" else mode
+    out_dir = out_dir or DEFAULT_OUT / f"{scenario.name}-{label}"
     real_stdout = sys.stdout
 
     def progress(line: str) -> None:
         print(line, file=real_stdout, flush=True)
 
     started = time.monotonic()
-    result = run_and_report(scenario, out_dir, progress=None if quiet else progress)
-    click.echo(summary_text(result))
-    click.echo(f"\npicture: {out_dir / 'timeline.png'}   summary: {out_dir / 'summary.txt'}   "
-               f"wall time {time.monotonic() - started:.0f} s")
+    result = run_and_report(
+        scenario, out_dir, mode=mode, full_stack=full_stack, progress=None if quiet else progress, prices=prices
+    )
+    click.echo(summary_text(result, prices))
+    click.echo(f"\npicture: {out_dir / 'timeline.png'}   summary: {out_dir / 'summary.txt'} and summary.json   "
+               f"wall time {time.monotonic() - started:.1f} s")
     if not result.ok:
         failed = [message for message, passed in result.checks if not passed]
         raise ExpectationsNotMet("scenario expectations not met: " + "; ".join(failed))

@@ -51,6 +51,13 @@ class RouteTicket:
     config: dict[str, Any]
 
 
+def refuse_unwritable(changes: dict[str, Any], allowed: Iterable[str], item_id: str) -> None:
+    """ValueError naming the attributes of `changes` that writers of `item_id` may not set."""
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValueError(f"not attributes of {item_id!r} that may be written here: {sorted(unknown)}")
+
+
 def _error_code(exc: PynamoDBException) -> str:
     return getattr(exc, "cause_response_code", None) or ""
 
@@ -216,9 +223,7 @@ class MetadataStore:
         conflict: str,
     ) -> int:
         """One conditional UpdateItem: apply `changes` and bump `lock` only if it still equals `expected`."""
-        unknown = set(changes) - set(allowed)
-        if unknown:
-            raise ValueError(f"not attributes of {item.id!r} that may be written here: {sorted(unknown)}")
+        refuse_unwritable(changes, allowed, item.id)
         model = type(item)
         new_lock = (expected or 0) + 1
         actions: list[Any] = [lock.set(new_lock)]
@@ -243,7 +248,20 @@ class MetadataStore:
                 return None
 
 
+# A store handed in by the local fleet's fast path (an in-memory table with the same semantics); None in a
+# deployment.
+_installed: list[MetadataStore] = []
+
+
 @functools.cache
 def get_store() -> MetadataStore:
     """The process-wide store for the configured table, created on first use."""
+    if _installed:
+        return _installed[0]
     return MetadataStore(get_settings().table_name)
+
+
+def install_store(store: MetadataStore | None) -> None:
+    """Make `get_store()` return `store` (None: the table named by the settings again)."""
+    _installed[:] = [store] if store is not None else []
+    get_store.cache_clear()

@@ -392,6 +392,8 @@ class ScalingActivity:
     policy_name: str | None
     # The resource's actualCapacity when the activity started: the capacity behind the metric it acted on.
     actual_at_start: int = 0
+    service_namespace: str = SERVICE_NAMESPACE
+    scalable_dimension: str = SCALABLE_DIMENSION
     status_code: ActivityStatus = "Pending"
     status_message: str = ""
     end_time: float | None = None
@@ -403,9 +405,9 @@ class ScalingActivity:
     def to_dict(self) -> dict[str, Any]:
         activity: dict[str, Any] = {
             "ActivityId": self.activity_id,
-            "ServiceNamespace": SERVICE_NAMESPACE,
+            "ServiceNamespace": self.service_namespace,
             "ResourceId": self.resource_id,
-            "ScalableDimension": SCALABLE_DIMENSION,
+            "ScalableDimension": self.scalable_dimension,
             "Description": self.description,
             "Cause": self.cause,
             "StartTime": dt.datetime.fromtimestamp(self.start_time, dt.UTC),
@@ -439,13 +441,83 @@ class ResourceState:
     scaling_status: str
     failure_reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # The resource refuses changes right now (a SageMaker endpoint that is not InService): no activity starts.
+    blocked: bool = False
+
+
+SAGEMAKER_NAMESPACE = "sagemaker"
+SAGEMAKER_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# Endpoint status -> the activity's progress. After a failed update the endpoint is InService again at the old
+# count with a FailureReason: the activity that asked for the update failed.
+_VARIANT_PROGRESS = {"Updating": "InProgress", "RollingBack": "InProgress", "SystemUpdating": "InProgress",
+                     "Creating": "InProgress", "Failed": "Failed", "UpdateRollbackFailed": "Failed"}
+
+
+class SageMakerVariant:
+    """A SageMaker endpoint variant as a scalable target (`sagemaker:variant:DesiredInstanceCount`), through a
+    boto3-shaped SageMaker client: capacity is the variant's instance count, a change is
+    UpdateEndpointWeightsAndCapacities, progress is DescribeEndpoint's status.
+
+    As the service: scaling is blocked while the endpoint is not InService (SageMaker's documentation: "auto
+    scaling is blocked while the update operation is in progress"); an update SageMaker refuses (e.g.
+    `ValidationException: Cannot update in-progress endpoint`) fails the activity; an update that rolls back
+    (capacity error) fails the activity with the endpoint's FailureReason. Neither starts a cooldown, so the
+    next evaluation tries again.
+    """
+
+    def __init__(self, client: Any, endpoint_name: str, variant_name: str = "AllTraffic") -> None:
+        self.client = client
+        self.endpoint_name = endpoint_name
+        self.variant_name = variant_name
+
+    @property
+    def resource_id(self) -> str:
+        return f"endpoint/{self.endpoint_name}/variant/{self.variant_name}"
+
+    def get(self) -> ResourceState | str:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.describe_endpoint(EndpointName=self.endpoint_name)
+        except ClientError as exc:
+            return f"{exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}"
+        variant = next(
+            (v for v in answer.get("ProductionVariants", []) if v.get("VariantName") == self.variant_name), None
+        )
+        if variant is None:
+            return f"variant {self.variant_name} is not on endpoint {self.endpoint_name}"
+        status = str(answer.get("EndpointStatus"))
+        failure = answer.get("FailureReason")
+        progress = _VARIANT_PROGRESS.get(status, "Failed" if failure else "Successful")
+        current = float(variant.get("CurrentInstanceCount") or 0)
+        return ResourceState(
+            actual_capacity=current,
+            desired_capacity=float(variant.get("DesiredInstanceCount", current)),
+            scaling_status=progress,
+            failure_reason=failure,
+            raw=dict(answer),
+            blocked=status != "InService",
+        )
+
+    def set_desired(self, capacity: int) -> ResourceState | str:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.update_endpoint_weights_and_capacities(
+                EndpointName=self.endpoint_name,
+                DesiredWeightsAndCapacities=[{"VariantName": self.variant_name, "DesiredInstanceCount": capacity}],
+            )
+        except ClientError as exc:
+            return f"{exc.response['Error'].get('Code')}: {exc.response['Error'].get('Message')}"
+        return self.get()
 
 
 # --- the service -----------------------------------------------------------------------------------------------
 
 
 class ApplicationAutoScaling:
-    """Application Auto Scaling for one registered custom-resource scalable target (see the module docstring)."""
+    """Application Auto Scaling for one registered scalable target (see the module docstring): the custom
+    resource at `resource_id` (a URL), or, given `variant`, a SageMaker endpoint variant."""
 
     def __init__(
         self,
@@ -458,10 +530,16 @@ class ApplicationAutoScaling:
         cloudwatch: Any | None = None,
         poll_interval: float = 60.0,
         transport: Transport | None = None,
+        variant: SageMakerVariant | None = None,
     ) -> None:
-        if not resource_id.startswith(("http://", "https://")) or len(resource_id) > 1600:
+        self.variant = variant
+        if variant is not None:
+            resource_id = variant.resource_id
+        elif not resource_id.startswith(("http://", "https://")) or len(resource_id) > 1600:
             raise ScalingConfigurationError("ResourceId: must be the dimension's URL, at most 1600 characters")
         self.resource_id = resource_id
+        self.service_namespace = SAGEMAKER_NAMESPACE if variant is not None else SERVICE_NAMESPACE
+        self.scalable_dimension = SAGEMAKER_DIMENSION if variant is not None else SCALABLE_DIMENSION
         self.credentials = credentials
         self.region = region
         self.poll_interval = poll_interval
@@ -514,10 +592,9 @@ class ApplicationAutoScaling:
         new_min = self.min_capacity if min_capacity is None else min_capacity
         new_max = self.max_capacity if max_capacity is None else max_capacity
         self._check_bounds(new_min, new_max)
-        answer = self._call("GET", now)
-        state = self._read_state(answer)
+        state = self._get(now)
         if state is None:
-            raise RegistrationError(f"GET {self.resource_id} answered {answer.status}: {_message(answer)}")
+            raise RegistrationError(f"GET {self.resource_id} answered {self.last_error}")
         self.min_capacity, self.max_capacity = new_min, new_max
         self.registered = True
         desired = _whole(state.desired_capacity)
@@ -557,9 +634,9 @@ class ApplicationAutoScaling:
     def describe_scaling_activities_request(self, params: dict[str, Any]) -> dict[str, Any]:
         """The DescribeScalingActivities API call (request parameters in, response out), for this one target."""
         wanted = (
-            params.get("ServiceNamespace") == SERVICE_NAMESPACE
+            params.get("ServiceNamespace") == self.service_namespace
             and params.get("ResourceId", self.resource_id) == self.resource_id
-            and params.get("ScalableDimension", SCALABLE_DIMENSION) == SCALABLE_DIMENSION
+            and params.get("ScalableDimension", self.scalable_dimension) == self.scalable_dimension
         )
         activities = self.describe_scaling_activities() if wanted else []
         limit = int(params.get("MaxResults") or 50)
@@ -604,9 +681,28 @@ class ApplicationAutoScaling:
         self.last_error = None
         return state
 
+    def _get(self, now: float) -> ResourceState | None:
+        """The resource's state (None, with `last_error`, when it cannot be read)."""
+        if self.variant is None:
+            return self._read_state(self._call("GET", now))
+        return self._variant_state(self.variant.get())
+
+    def _set_desired(self, now: float, capacity: int) -> ResourceState | None:
+        if self.variant is None:
+            return self._read_state(self._call("PATCH", now, {"desiredCapacity": float(capacity)}))
+        return self._variant_state(self.variant.set_desired(capacity))
+
+    def _variant_state(self, answer: ResourceState | str) -> ResourceState | None:
+        if isinstance(answer, str):
+            self.last_error = answer
+            return None
+        self.resource = answer
+        self.last_error = None
+        return answer
+
     def _refresh(self, now: float) -> ResourceState | None:
         self._last_poll = now
-        state = self._read_state(self._call("GET", now))
+        state = self._get(now)
         if state is not None:
             self._settle(now, state)
         return state
@@ -619,7 +715,7 @@ class ApplicationAutoScaling:
                 activity.end_time = now
                 activity.status_message = (
                     f"Successfully set desired capacity to {activity.desired_capacity}. "
-                    f"Change successfully fulfilled by {SERVICE_NAMESPACE}."
+                    f"Change successfully fulfilled by {self.service_namespace}."
                 )
             elif state.scaling_status == "Failed":
                 activity.status_code = "Failed"
@@ -630,7 +726,7 @@ class ApplicationAutoScaling:
             else:
                 activity.status_code = "InProgress"
                 activity.status_message = (
-                    f"Waiting for {SERVICE_NAMESPACE} to fulfill capacity {activity.desired_capacity}."
+                    f"Waiting for {self.service_namespace} to fulfill capacity {activity.desired_capacity}."
                 )
 
     def _scale(self, now: float, capacity: int, previous: int, policy: Policy | None, cause: str) -> ScalingActivity:
@@ -645,6 +741,8 @@ class ApplicationAutoScaling:
             direction="out" if capacity > previous else "in",
             policy_name=policy.name if policy else None,
             actual_at_start=_whole(self.resource.actual_capacity) if self.resource else 0,
+            service_namespace=self.service_namespace,
+            scalable_dimension=self.scalable_dimension,
         )
         self.activities.append(activity)
         if policy is not None:
@@ -653,13 +751,13 @@ class ApplicationAutoScaling:
                 state.last_out = activity
             else:
                 state.last_in = activity
-        answer = self._call("PATCH", now, {"desiredCapacity": float(capacity)})
+        resource = self._set_desired(now, capacity)
         self._last_poll = now
-        resource = self._read_state(answer)
         if resource is None:
             activity.status_code = "Failed"
             activity.end_time = now
-            activity.status_message = f"Failed to set desired capacity to {capacity}: HTTP {self.last_error}"
+            where = "HTTP " if self.variant is None else ""
+            activity.status_message = f"Failed to set desired capacity to {capacity}: {where}{self.last_error}"
         else:
             self._settle(now, resource)
         return activity
@@ -690,7 +788,7 @@ class ApplicationAutoScaling:
         # Every evaluation that may scale reads the resource first (unless this tick just did): the capacities it
         # computes from are current.
         state = self.resource if self._last_poll == now and self.last_error is None else self._refresh(now)
-        if state is None:
+        if state is None or state.blocked:
             return None
         desired = _whole(state.desired_capacity)
         actual = _whole(state.actual_capacity)

@@ -13,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from fleetscaler.local.backend import Backend, FullStackBackend
 from fleetscaler.local.report import run_and_report, summary_text
 from fleetscaler.local.scenario import ScenarioError, load_scenario
-from fleetscaler.local.stack import ROOT, LocalStack
+from fleetscaler.local.stack import ROOT
 
 DEMO_SCENARIO = ROOT / "data" / "scenarios" / "demo.yaml"
 DEMO_OUT = Path("out") / "demo"
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     def show(line: str) -> None:
         print(line, file=out, flush=True)
 
-    def announce(stack: LocalStack, autoscaling: str) -> None:
+    def announce(backend: Backend, autoscaling: str) -> None:
+        assert isinstance(backend, FullStackBackend)
+        stack = backend.stack
         endpoints = ", ".join(
             f"{scenario.endpoint_name(e.server)} ({e.instance_type}, {e.capacity_units} unit"
             f"{'s' if e.capacity_units > 1 else ''}, max {e.max_instances})"
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
              "status, queue")
 
     started = time.monotonic()
-    result = run_and_report(scenario, args.out, through_gateway=True, progress=show, on_start=announce)
+    result = run_and_report(scenario, args.out, full_stack=True, progress=show, on_start=announce)
     show("")
     show(summary_text(result))
     show(f"\npicture: {args.out / 'timeline.png'}   summary: {args.out / 'summary.txt'}   "

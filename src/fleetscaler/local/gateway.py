@@ -256,7 +256,10 @@ class LocalGateway:
 
     @property
     def url(self) -> str:
-        """The stage's base URL (what the template outputs as the API URL), without a trailing slash."""
+        """The stage's base URL (what the template outputs as the API URL), without a trailing slash. A gateway
+        that is not started (only `call` serves it, in process) has a URL without a port."""
+        if self._server is None:
+            return f"http://{self.host}/{self.stage}"
         return f"http://{self.host}:{self.port}/{self.stage}"
 
     def resource_url(self, resource_path: str) -> str:
@@ -305,7 +308,7 @@ class LocalGateway:
             return _error(413, "Request Too Long", request_id)
 
         single_headers = {name: value for name, value in headers}
-        host = next((v for k, v in headers if k.lower() == "host"), f"{self.host}:{self.port}")
+        host = next((v for k, v in headers if k.lower() == "host"), None) or urlsplit(self.url).netloc
         try:
             caller = verify_request(
                 method,
@@ -405,7 +408,7 @@ class LocalGateway:
                     "user": None,
                     "userArn": None,
                 },
-                "domainName": f"{self.host}:{self.port}",
+                "domainName": urlsplit(self.url).netloc,
                 "apiId": self.api_id,
             },
             "body": (base64.b64encode(body).decode("ascii") if binary else body.decode("utf-8")) if body else None,

@@ -1,13 +1,16 @@
-"""The picture and the summary table of a local-fleet run."""
+"""The picture, the summary table and summary.json of a local-fleet run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from fleetscaler.local.backend import Backend
+from fleetscaler.local.prices import PriceTable, load_prices
 from fleetscaler.local.scenario import Scenario
 from fleetscaler.local.simulator import Progress, Simulation, SimulationResult
-from fleetscaler.local.stack import LocalStack
 
 
 def _fmt(seconds: float | None) -> str:
@@ -23,12 +26,68 @@ def _durations(durations: list[float]) -> str:
     return f", each took {_fmt(ordered[0])} to {_fmt(ordered[-1])}, median {_fmt(ordered[len(ordered) // 2])}"
 
 
-def summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
+def instance_minutes_by_type(result: SimulationResult) -> dict[str, float]:
+    by_type: dict[str, float] = {}
+    for endpoint, minutes in zip(result.scenario.endpoints, result.instance_minutes().values(), strict=True):
+        by_type[endpoint.instance_type] = by_type.get(endpoint.instance_type, 0.0) + minutes
+    return by_type
+
+
+def _rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def summary_json(result: SimulationResult, prices: PriceTable) -> dict[str, Any]:
+    """The run's measures under the keys the README documents (stable: tools read them)."""
+    cost, unpriced = prices.cost(instance_minutes_by_type(result))
+    return {
+        "scenario": result.scenario.name,
+        "mode": result.mode,
+        "strategy": result.strategy if result.mode == "fleetscaler" else None,
+        "seed": result.scenario.seed,
+        "sent": result.sent,
+        "completed": result.completed,
+        "lost": result.lost,
+        "still_queued": result.still_queued,
+        "time_to_result_seconds": {
+            name: _rounded(result.percentile(q)) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        }
+        | {"max": _rounded(max(result.queue_seconds) if result.queue_seconds else None)},
+        "unit_minutes": round(result.unit_minutes(), 1),
+        "instance_minutes": round(sum(result.instance_minutes().values()), 1),
+        "oracle_unit_minutes": round(result.oracle_unit_minutes(), 1),
+        "cost_usd": _rounded(cost, 2),
+        "first_capacity_seconds": _rounded(result.first_capacity_seconds),
+        "activities": {"total": len(result.activities), "failed": result.failed_activities},
+        "update_calls": result.update_calls,
+        "unpriced_instance_types": unpriced,
+    }
+
+
+def summary_rows(result: SimulationResult, prices: PriceTable | None = None) -> list[tuple[str, str]]:
+    prices = prices or load_prices()
     minutes = result.instance_minutes()
+    cost, unpriced = prices.cost(instance_minutes_by_type(result))
+    oracle_units = result.oracle_unit_minutes()
+    ratio = f", {result.unit_minutes() / oracle_units:.2f}x the oracle" if oracle_units else ""
+    cold = result.first_capacity_seconds
+    if not result.cold_starts:
+        first_capacity = "no cold start"
+    elif cold is None:
+        first_capacity = "never (a cold start got no capacity before the end)"
+    else:
+        starts = len(result.cold_starts)
+        first_capacity = f"{_fmt(cold)} ({starts} cold start{'s' if starts > 1 else ''})"
+    ttr = [result.percentile(q) for q in (0.5, 0.95, 0.99)] + [max(result.queue_seconds, default=None)]
     durations = [a.duration for a in result.activities if a.duration is not None and a.outcome != "superseded"]
     rejected = ", ".join(f"{n} x HTTP {status}" for status, n in sorted(result.rejected.items())) or "none"
     rows = [
-        ("scenario", f"{result.scenario.name} (strategy {result.strategy})"),
+        (
+            "scenario",
+            f"{result.scenario.name} (strategy {result.strategy}, seed {result.scenario.seed})"
+            if result.mode == "fleetscaler"
+            else f"{result.scenario.name} (native per-endpoint autoscaling, seed {result.scenario.seed})",
+        ),
         ("fleet time", _fmt(result.scenario.duration)),
         ("autoscaling", result.autoscaling),
         ("requests sent", str(result.sent)),
@@ -36,17 +95,25 @@ def summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("completed", str(result.completed)),
         ("lost", f"{result.lost} (refused by the router {sum(result.rejected.values())}, expired {result.failed})"),
         ("still queued at the end", str(result.unfinished)),
-        ("time to result p50 / p95", f"{_fmt(result.percentile(0.5))} / {_fmt(result.percentile(0.95))}"),
+        ("time to result p50/p95/p99/max", " / ".join(_fmt(v) for v in ttr)),
         (
             "instance-minutes",
             f"{sum(minutes.values()):.0f} ("
             + ", ".join(f"{name} {value:.0f}" for name, value in minutes.items())
             + ")",
         ),
-        ("unit-minutes (oracle)", f"{result.unit_minutes():.0f} ({result.oracle_unit_minutes():.0f})"),
+        ("unit-minutes (oracle)", f"{result.unit_minutes():.0f} ({oracle_units:.0f}{ratio})"),
+        (
+            "cost",
+            f"USD {cost:.2f} (on-demand, {prices.region}, prices of {prices.read_on})"
+            if cost is not None
+            else f"unknown: no price for {', '.join(unpriced)} in the price table",
+        ),
+        ("first capacity", first_capacity),
         (
             "scaling activities",
-            f"{len(result.activities)}" + (_durations(durations) if durations else ""),
+            f"{len(result.activities)} ({result.failed_activities} failed)"
+            + (_durations(durations) if durations else ""),
         ),
         ("SageMaker updates", f"{result.update_calls} calls ({result.rejected_updates} rejected)"),
         (
@@ -57,16 +124,17 @@ def summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     return rows
 
 
-def summary_text(result: SimulationResult) -> str:
-    rows = summary_rows(result)
+def summary_text(result: SimulationResult, prices: PriceTable | None = None) -> str:
+    rows = summary_rows(result, prices)
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     lines.append("")
     lines.append("scaling activities:")
     for activity in result.activities:
         came_from = "-" if activity.desired_from is None else f"{activity.desired_from:g}"
+        target = f"{activity.target.split('/')[1]}: " if activity.target.count("/") >= 1 else ""
         lines.append(
-            f"  at {activity.started / 60:5.1f} min  desired {came_from:>3} -> {activity.desired_to:<3g}"
+            f"  at {activity.started / 60:5.1f} min  {target}desired {came_from:>3} -> {activity.desired_to:<3g}"
             f"  {activity.outcome:<10} {_fmt(activity.duration)}"
             + (f"  ({activity.message})" if activity.message else "")
         )
@@ -88,8 +156,9 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     names = result.endpoint_names
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
     fig, axes = plt.subplots(4, 1, figsize=(12, 13), sharex=True, layout="constrained")
+    what = f"strategy {result.strategy}" if result.mode == "fleetscaler" else "native per-endpoint autoscaling"
     fig.suptitle(
-        f"fleetscaler local fleet: {result.scenario.name} (strategy {result.strategy}) - "
+        f"fleetscaler local fleet: {result.scenario.name} ({what}) - "
         f"sent {result.sent}, completed {result.completed}, lost {result.lost}",
         fontsize=13,
     )
@@ -160,22 +229,66 @@ def write_timeline(result: SimulationResult, path: Path) -> Path:
     return path
 
 
+def write_comparison(results: dict[str, SimulationResult], path: Path) -> Path:
+    """Runs of one scenario over fleet time (e.g. fleetscaler and native): capacity InService beside the
+    oracle's, requests queued or in service, and each request's time to result by when it completed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    fig, axes = plt.subplots(3, 1, figsize=(12, 10), sharex=True, layout="constrained")
+    first = next(iter(results.values()))
+    fig.suptitle(f"{first.scenario.name}: {first.scenario.description} (seed {first.scenario.seed})", fontsize=12)
+    oracle = first.oracle
+    axes[0].step([k * oracle.step_seconds / 60 for k in range(len(oracle.capacities))], oracle.capacities,
+                 where="post", color="gray", linestyle=":", label="oracle (serving)")
+    for color, (label, result) in zip(colors, results.items(), strict=False):
+        minutes = [s.t / 60 for s in result.samples]
+        axes[0].step(minutes, [s.serving_units for s in result.samples], where="post", color=color, label=label)
+        axes[1].plot(minutes, [sum(e.backlog for e in s.endpoints) for s in result.samples], color=color, label=label)
+        axes[2].scatter([t / 60 for t in result.completion_times], [q / 60 for q in result.queue_seconds], s=3,
+                        color=color, alpha=0.4, label=f"{label} (p95 {_fmt(result.percentile(0.95))})")
+    axes[0].set_ylabel("capacity units InService")
+    axes[1].set_ylabel("requests queued or in service")
+    axes[2].set_ylabel("time to result (min)")
+    axes[2].set_xlabel("fleet time (minutes); time to result plotted when the result came")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
 def run_and_report(
     scenario: Scenario,
     out_dir: Path,
     *,
-    through_gateway: bool = False,
+    mode: str = "fleetscaler",
+    full_stack: bool = False,
     progress: Progress | None = None,
     progress_every: float = 120.0,
-    on_start: Callable[[LocalStack, str], None] | None = None,
+    on_start: Callable[[Backend, str], None] | None = None,
+    prices: PriceTable | None = None,
 ) -> SimulationResult:
-    """Run a scenario and write `timeline.png`, `summary.txt` and the Lambdas' output (`lambda.log`)."""
+    """Run a scenario and write `timeline.png`, `summary.txt`, `summary.json` and the Lambdas' output
+    (`lambda.log`)."""
+    prices = prices or load_prices()
     out_dir.mkdir(parents=True, exist_ok=True)
     simulation = Simulation(
-        scenario, progress=progress, progress_every=progress_every, through_gateway=through_gateway, on_start=on_start
+        scenario,
+        mode=mode,
+        full_stack=full_stack,
+        progress=progress,
+        progress_every=progress_every,
+        on_start=on_start,
     )
     with (out_dir / "lambda.log").open("w", encoding="utf-8") as lambda_log:
         result = simulation.run(lambda_log=lambda_log)
     write_timeline(result, out_dir / "timeline.png")
-    (out_dir / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+    (out_dir / "summary.txt").write_text(summary_text(result, prices) + "\n", encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps(summary_json(result, prices), indent=2) + "\n", encoding="utf-8")
     return result

@@ -10,7 +10,9 @@ Unmodified boto3 clients reach it through `AWS_ENDPOINT_URL_SAGEMAKER` and
 Behaviour follows the service where fleetscaler depends on it: an update keeps the endpoint `Updating` for a
 provisioning delay while the old instances keep serving; a capacity shortage (switchable per endpoint) makes a
 scale-out roll back (`RollingBack`, then `InService` at the old count, FailureReason `CapacityError: ...`);
-each endpoint has a real FIFO queue drained at the instance type's throughput, results written to S3;
+each endpoint is a multi-server FIFO queue (every instance serves up to
+`max_concurrent_invocations_per_instance` requests at once, each for its own service time), results written
+to S3 when an S3 client is given;
 backlog metrics are published to CloudWatch every minute; "SageMaker Endpoint State Change" events go to a
 sink with optional loss, duplication and delay from a seeded RNG.
 
@@ -21,6 +23,7 @@ Nothing here reads wall time: the state moves only in `advance_to(now)`, and req
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import random
@@ -72,6 +75,8 @@ class QueuedRequest:
     failure_location: str
     input_location: str | None
     body: bytes | None
+    # Service time in multiples of the endpoint's mean (1 / requests_per_second_per_instance).
+    work: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class EndpointSpec:
     provisioning_seconds: float = 240.0  # scale-out: instances found, booted, container healthy
     scale_in_seconds: float = 60.0
     rollback_seconds: float = 90.0
+    # AsyncInferenceConfig.ClientConfig.MaxConcurrentInvocationsPerInstance: requests one instance serves at once.
+    max_concurrent_invocations_per_instance: int = 1
 
 
 @dataclass
@@ -115,9 +122,9 @@ class EmulatedEndpoint:
     failure_reason: str | None = None
     last_modified: float = 0.0
     capacity_shortage: bool = False
-    # Requests processed so far as a real number: fractional work carries over between steps.
-    work_credit: float = 0.0
-    queue: deque[QueuedRequest] = field(default_factory=deque)
+    queue: deque[QueuedRequest] = field(default_factory=deque)  # accepted, not started
+    # Requests being served: (finish time, sequence, request), earliest first.
+    running: list[tuple[float, int, QueuedRequest]] = field(default_factory=list)
     accepted: int = 0
     completed: int = 0
     expired: int = 0
@@ -127,6 +134,11 @@ class EmulatedEndpoint:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def backlog(self) -> int:
+        """ApproximateBacklogSize: requests queued or being processed."""
+        return len(self.queue) + len(self.running)
 
     @property
     def arn(self) -> str:
@@ -222,14 +234,26 @@ class SageMakerEmulator:
         self._bucket_ready = False
         self._next_metrics_at: float | None = None
         self._now = clock.now()
+        self._sequence = 0
+        # Service time of a request in multiples of the mean, by InferenceId (the simulator's workload model);
+        # None: every request takes the mean.
+        self.work_for: Callable[[str], float] | None = None
 
     # ----- fleet set-up and fault switches (the simulator's handles, not SageMaker APIs) -----
 
     def add_endpoint(self, spec: EndpointSpec) -> None:
         if not ENDPOINT_NAME_RE.match(spec.name):
             raise ValueError(f"endpoint name {spec.name!r} is not a valid SageMaker endpoint name")
-        if spec.capacity_units < 1 or spec.requests_per_second_per_instance <= 0 or spec.initial_instances < 0:
-            raise ValueError(f"{spec.name}: capacity_units >= 1, throughput > 0 and initial_instances >= 0 required")
+        if (
+            spec.capacity_units < 1
+            or spec.requests_per_second_per_instance <= 0
+            or spec.initial_instances < 0
+            or spec.max_concurrent_invocations_per_instance < 1
+        ):
+            raise ValueError(
+                f"{spec.name}: capacity_units >= 1, throughput > 0, initial_instances >= 0 and "
+                "max_concurrent_invocations_per_instance >= 1 required"
+            )
         now = clock.now()
         with self._lock:
             self._endpoints[spec.name] = EmulatedEndpoint(
@@ -259,7 +283,7 @@ class SageMakerEmulator:
                     current_count=ep.current_count,
                     desired_count=ep.desired_count,
                     capacity_units=ep.spec.capacity_units,
-                    backlog=len(ep.queue),
+                    backlog=ep.backlog,
                     failure_reason=ep.failure_reason,
                 )
                 for ep in self._endpoints.values()
@@ -357,6 +381,7 @@ class SageMakerEmulator:
                 failure_location=f"{base}failures/{inference_id}-error.out",
                 input_location=input_location,
                 body=body or None,
+                work=self.work_for(inference_id) if self.work_for is not None else 1.0,
             )
             endpoint.queue.append(request)
             endpoint.accepted += 1
@@ -380,8 +405,22 @@ class SageMakerEmulator:
             started = self._now
             finished: list[tuple[EmulatedEndpoint, list[CompletedRequest], list[QueuedRequest]]] = []
             for endpoint in self._endpoints.values():
-                done, expired = self._drain(endpoint, started, now)
-                self._finish_transitions(endpoint, now)
+                done: list[CompletedRequest] = []
+                expired: list[QueuedRequest] = []
+                cursor = started
+                # Serve with the capacity of each interval between state transitions (an update finishing
+                # changes the instances that serve at that moment, not at the end of the step).
+                while True:
+                    transition = self._transition_due(endpoint)
+                    until = now if transition is None else min(transition, now)
+                    self._serve(endpoint, cursor, until, done, expired)
+                    if transition is None or transition > now:
+                        break
+                    self._finish_transition(endpoint)
+                    cursor = transition
+                while endpoint.queue and endpoint.queue[0].expires_at < now:
+                    expired.append(endpoint.queue.popleft())
+                self._record(endpoint, done, expired)
                 finished.append((endpoint, done, expired))
             self._now = now
             due_metrics = self._next_metrics_at is None or now >= self._next_metrics_at
@@ -397,68 +436,89 @@ class SageMakerEmulator:
         for event in events:
             self._deliver(event)
 
-    def _drain(
-        self, endpoint: EmulatedEndpoint, start: float, end: float
-    ) -> tuple[list[CompletedRequest], list[QueuedRequest]]:
-        """Process the queue from `start` to `end` at the serving instances' rate (FIFO)."""
-        done: list[CompletedRequest] = []
-        expired: list[QueuedRequest] = []
-        rate = endpoint.current_count * endpoint.spec.requests_per_second_per_instance
-        if rate <= 0 or not endpoint.queue:
-            # Idle capacity does not bank work for later.
-            endpoint.work_credit = 0.0
-        else:
-            endpoint.work_credit += rate * (end - start)
-            served = 0
-            while endpoint.queue and endpoint.work_credit >= 1.0:
-                request = endpoint.queue.popleft()
-                endpoint.work_credit -= 1.0
-                served += 1
-                # Spread completions evenly over the step, never before the request arrived.
-                finished_at = min(end, max(start + served / rate, request.enqueued_at))
-                if request.expires_at < finished_at:
+    def _serve(
+        self,
+        endpoint: EmulatedEndpoint,
+        start: float,
+        end: float,
+        done: list[CompletedRequest],
+        expired: list[QueuedRequest],
+    ) -> None:
+        """Serve the queue from `start` to `end` with the instances InService (FIFO, `instances x concurrency`
+        slots; each request occupies a slot for its own service time). Requests already running when capacity
+        shrinks finish on their instance (SageMaker drains in-flight work); no new one starts beyond capacity."""
+        slots = endpoint.current_count * endpoint.spec.max_concurrent_invocations_per_instance
+        mean_seconds = 1.0 / endpoint.spec.requests_per_second_per_instance
+        queue, running = endpoint.queue, endpoint.running
+        cursor = start
+        while True:
+            if queue and len(running) < slots:
+                request = queue[0]
+                begins = max(cursor, request.enqueued_at)
+                if begins > end:
+                    break
+                while running and running[0][0] <= begins:
+                    self._complete(endpoint, heapq.heappop(running), done)
+                queue.popleft()
+                if request.expires_at < begins:
                     expired.append(request)
                     continue
-                done.append(CompletedRequest(endpoint.name, request.inference_id, request.enqueued_at, finished_at))
-            if not endpoint.queue:
-                endpoint.work_credit = 0.0
-        while endpoint.queue and endpoint.queue[0].expires_at < end:
-            expired.append(endpoint.queue.popleft())
+                self._sequence += 1
+                heapq.heappush(running, (begins + request.work * mean_seconds, self._sequence, request))
+                cursor = begins
+            elif running and running[0][0] <= end:
+                finished = heapq.heappop(running)
+                self._complete(endpoint, finished, done)
+                cursor = max(cursor, finished[0])
+            else:
+                break
+
+    @staticmethod
+    def _complete(
+        endpoint: EmulatedEndpoint, finished: tuple[float, int, QueuedRequest], done: list[CompletedRequest]
+    ) -> None:
+        at, _, request = finished
+        done.append(CompletedRequest(endpoint.name, request.inference_id, request.enqueued_at, at))
+
+    def _record(self, endpoint: EmulatedEndpoint, done: list[CompletedRequest], expired: list[QueuedRequest]) -> None:
         endpoint.completed += len(done)
         endpoint.expired += len(expired)
         self.completed.extend(done)
         self.completed.extend(
             CompletedRequest(endpoint.name, r.inference_id, r.enqueued_at, r.expires_at, failed=True) for r in expired
         )
-        return done, expired
 
-    def _finish_transitions(self, endpoint: EmulatedEndpoint, now: float) -> None:
-        if endpoint.status == "Updating" and endpoint.update_done_at is not None and now >= endpoint.update_done_at:
+    @staticmethod
+    def _transition_due(endpoint: EmulatedEndpoint) -> float | None:
+        """When the endpoint's current update or rollback ends (None: it is not changing)."""
+        if endpoint.status == "Updating":
+            return endpoint.update_done_at
+        if endpoint.status == "RollingBack":
+            return endpoint.rollback_done_at
+        return None
+
+    def _finish_transition(self, endpoint: EmulatedEndpoint) -> None:
+        """End the update (or rollback) that `_transition_due` names, at its own time."""
+        if endpoint.status == "Updating" and endpoint.update_done_at is not None:
             when = endpoint.update_done_at
             endpoint.update_done_at = None
             if endpoint.capacity_shortage and endpoint.desired_count > endpoint.current_count:
                 endpoint.status = "RollingBack"
                 endpoint.failure_reason = CAPACITY_ERROR
                 endpoint.rollback_done_at = when + endpoint.spec.rollback_seconds
-                endpoint.last_modified = when
-                self._emit(endpoint, when)
             else:
                 endpoint.current_count = endpoint.desired_count
                 endpoint.status = "InService"
-                endpoint.last_modified = when
-                self._emit(endpoint, when)
-        if (
-            endpoint.status == "RollingBack"
-            and endpoint.rollback_done_at is not None
-            and now >= endpoint.rollback_done_at
-        ):
+        elif endpoint.status == "RollingBack" and endpoint.rollback_done_at is not None:
             when = endpoint.rollback_done_at
             endpoint.rollback_done_at = None
             endpoint.desired_count = endpoint.previous_count
             endpoint.current_count = endpoint.previous_count
             endpoint.status = "InService"
-            endpoint.last_modified = when
-            self._emit(endpoint, when)
+        else:
+            return
+        endpoint.last_modified = when
+        self._emit(endpoint, when)
 
     # ----- S3 results -----
 
@@ -496,8 +556,9 @@ class SageMakerEmulator:
     # ----- CloudWatch metrics -----
 
     def _metric_row(self, endpoint: EmulatedEndpoint) -> tuple[str, int, int, float]:
-        oldest = self._now - endpoint.queue[0].enqueued_at if endpoint.queue else 0.0
-        return endpoint.name, len(endpoint.queue), endpoint.current_count, oldest
+        waiting = [r.enqueued_at for _, _, r in endpoint.running] + [r.enqueued_at for r in list(endpoint.queue)[:1]]
+        oldest = self._now - min(waiting) if waiting else 0.0
+        return endpoint.name, endpoint.backlog, endpoint.current_count, oldest
 
     def _publish_metrics(self, rows: list[tuple[str, int, int, float]], now: float) -> None:
         if self._cloudwatch is None:

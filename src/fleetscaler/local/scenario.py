@@ -1,13 +1,16 @@
 """Scenario files for the local fleet and the simulator (`data/scenarios/*.yaml` or `.json`).
 
 A scenario says what the fleet is (endpoints, instance types, capacity units, caps, provisioning delays), what
-load it sees (phases of requests per second), what goes wrong (capacity shortages, event loss/dup/delay),
-the scaling policy, the placement strategy, and where the fleet must end. Every problem in a file is reported
-at once with the field's path, e.g. `traffic[2].minutes: must be a number > 0`.
+load it sees (phases of requests per second, batches, replayed traces; uniform or Poisson arrivals; constant
+or random service times), what goes wrong (capacity shortages, event loss/dup/delay), the scaling policy, the
+placement strategy, and where the fleet must end. Every problem in a file is reported at once with the
+field's path, e.g. `traffic[2].minutes: must be a number > 0`; a key the format does not know is a problem
+too (`arrivalz: unknown key (did you mean 'arrivals'?)`), never silently ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -17,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from fleetscaler.local.trace import Trace, TraceError, load_trace
+from fleetscaler.local.workload import ARRIVAL_MODELS, SERVICE_DISTRIBUTIONS, ServiceSpec
 from fleetscaler.logic.server_config import SERVER_SUFFIX_RE, STRATEGIES
 
 
@@ -38,19 +43,34 @@ class EndpointScenario:
     initial_instances: int = 1
     max_instances: int | None = 10
     requests_per_second_per_instance: float = 0.05
+    max_concurrent_invocations_per_instance: int = 1
+
+    @property
+    def instance_throughput(self) -> float:
+        """Requests per second one busy instance completes (concurrent slots x 1 / mean service time)."""
+        return self.requests_per_second_per_instance * self.max_concurrent_invocations_per_instance
 
 
 @dataclass(frozen=True)
 class TrafficPhase:
-    """Load between `start` and `end` (seconds from the start), rising linearly from `rate_from` to `rate_to`."""
+    """Load between `start` and `end` (seconds from the start), rising linearly from `rate_from` to `rate_to`;
+    or a batch of `batch` requests at `start` (`end == start`); or a replayed `trace`."""
 
     start: float
     end: float
     rate_from: float
     rate_to: float
     label: str = ""
+    batch: int = 0
+    trace: Trace | None = None
+
+    @property
+    def kind(self) -> str:
+        return "batch" if self.batch else "trace" if self.trace is not None else "rate"
 
     def rate_at(self, t: float) -> float:
+        if self.trace is not None:
+            return self.trace.rate_at(t - self.start)
         if self.end <= self.start:
             return self.rate_to
         share = min(1.0, max(0.0, (t - self.start) / (self.end - self.start)))
@@ -117,11 +137,19 @@ class Scenario:
     policy: PolicySpec = field(default_factory=PolicySpec)
     expect: Expectations = field(default_factory=Expectations)
     source: str = ""
+    arrivals: str = "uniform"
+    service: ServiceSpec = field(default_factory=ServiceSpec)
+    # The native baseline's client split (None: max_instances x capacity_units per endpoint).
+    native_weights: tuple[int, ...] | None = None
 
     @property
     def duration(self) -> float:
         """Seconds of fleet time: the traffic, then a quiet tail for queues to drain and the fleet to settle."""
-        return (self.traffic[-1].end if self.traffic else 0.0) + self.drain_seconds
+        return self.traffic_seconds + self.drain_seconds
+
+    @property
+    def traffic_seconds(self) -> float:
+        return self.traffic[-1].end if self.traffic else 0.0
 
     def rate_at(self, t: float) -> float:
         for phase in self.traffic:
@@ -135,12 +163,25 @@ class Scenario:
     @property
     def unit_throughput(self) -> float:
         """Requests per second one capacity unit serves (the smallest per-unit rate of the fleet)."""
-        return min(e.requests_per_second_per_instance / e.capacity_units for e in self.endpoints)
+        return min(e.instance_throughput / e.capacity_units for e in self.endpoints)
+
+    @property
+    def client_weights(self) -> tuple[int, ...]:
+        """The native baseline's fixed split: the scenario's, else max_instances x capacity_units."""
+        if self.native_weights is not None:
+            return self.native_weights
+        return tuple((e.max_instances if e.max_instances is not None else 10) * e.capacity_units
+                     for e in self.endpoints)
 
     def with_strategy(self, strategy: str) -> Scenario:
         if strategy not in STRATEGIES:
             raise ScenarioError(self.source or self.name, [f"strategy: must be one of {', '.join(STRATEGIES)}"])
         return replace(self, strategy=strategy)
+
+    def with_seed(self, seed: int) -> Scenario:
+        if seed < 0:
+            raise ScenarioError(self.source or self.name, [f"seed: must be a whole number >= 0, got {seed}"])
+        return replace(self, seed=seed)
 
     def with_policy_type(self, policy_type: str) -> Scenario:
         if policy_type not in POLICY_TYPES:
@@ -154,7 +195,15 @@ class Scenario:
             self,
             step_seconds=step_seconds or self.step_seconds,
             policy=replace(self.policy, target_backlog_per_instance=self.policy.target_backlog_per_instance * factor),
-            traffic=tuple(replace(p, rate_from=p.rate_from * factor, rate_to=p.rate_to * factor) for p in self.traffic),
+            traffic=tuple(
+                replace(
+                    p,
+                    rate_from=p.rate_from * factor,
+                    rate_to=p.rate_to * factor,
+                    batch=max(1, round(p.batch * factor)) if p.batch else 0,
+                )
+                for p in self.traffic
+            ),
             endpoints=tuple(
                 replace(e, requests_per_second_per_instance=e.requests_per_second_per_instance * factor)
                 for e in self.endpoints
@@ -238,8 +287,36 @@ class _Reader:
         return value
 
 
+# The keys each mapping of a scenario file may hold (anything else is reported, with a close match if any).
+TOP_KEYS = (
+    "name", "description", "seed", "step_seconds", "arrivals", "fleet", "traffic", "drain_minutes", "faults",
+    "policy", "expect", "native",
+)
+FLEET_KEYS = (
+    "resource_name", "strategy", "unit_requests_per_second", "provisioning_seconds", "scale_in_seconds",
+    "rollback_seconds", "service", "endpoints",
+)
+SERVICE_KEYS = ("distribution", "cv")
+ENDPOINT_KEYS = (
+    "server", "instance_type", "capacity_units", "initial_instances", "max_instances",
+    "requests_per_second_per_instance", "max_concurrent_invocations_per_instance",
+)
+RATE_KEYS = ("label", "minutes", "rps", "from", "to")
+BATCH_KEYS = ("label", "requests")
+TRACE_KEYS = ("label", "trace")
+FAULT_KEYS = ("capacity_shortage", "events")
+SHORTAGE_KEYS = ("server", "from_minute", "to_minute")
+EVENT_KEYS = ("loss", "duplicate", "delay_seconds")
+POLICY_KEYS = (
+    "type", "min_capacity", "max_capacity", "target_backlog_per_instance", "step_scale_in_backlog_per_instance",
+    "scale_out_cooldown", "scale_in_cooldown", "wake_up", "enabled",
+)
+EXPECT_KEYS = ("lost", "unfinished", "final_capacity", "final_status")
+NATIVE_KEYS = ("weights",)
+
+
 def load_scenario(path: Path | str) -> Scenario:
-    """Read and validate a scenario file (YAML or JSON)."""
+    """Read and validate a scenario file (YAML or JSON). Trace paths are relative to the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -249,28 +326,27 @@ def load_scenario(path: Path | str) -> Scenario:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ScenarioError(str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})"]) from exc
-    return parse_scenario(raw, str(path))
+    return parse_scenario(raw, str(path), base_dir=path.parent)
 
 
-def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(source, ["the file must hold a mapping (name, fleet, traffic, ...)"])
-    r = _Reader()
-    fleet = r.mapping(raw, "fleet", "")
-    resource_name = fleet.get("resource_name", "fleet")
-    if not isinstance(resource_name, str) or not SERVER_SUFFIX_RE.match(resource_name):
-        r.problems.append("fleet.resource_name: must be letters, digits and hyphens")
-        resource_name = "fleet"
-    strategy = fleet.get("strategy", "balanced")
-    if strategy not in STRATEGIES:
-        r.problems.append(f"fleet.strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    unit_rps = r.number(fleet, "unit_requests_per_second", "fleet.", 0.05, strict=True)
+def _check_keys(r: _Reader, raw: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+    """Report every key of `raw` that `allowed` does not hold, by its full path, with the closest known key."""
+    for key in raw:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+        r.problems.append(f"{path}{key}: unknown key ({hint})")
+
+
+def _parse_endpoints(r: _Reader, fleet: Mapping[str, Any], unit_rps: float) -> list[EndpointScenario]:
     endpoints: list[EndpointScenario] = []
     for i, entry in enumerate(r.sequence(fleet, "endpoints", "fleet.", required=True)):
         path = f"fleet.endpoints[{i}]."
         if not isinstance(entry, Mapping):
             r.problems.append(f"fleet.endpoints[{i}]: must be a mapping")
             continue
+        _check_keys(r, entry, ENDPOINT_KEYS, path)
         server = str(entry.get("server", i + 1))
         if not SERVER_SUFFIX_RE.match(server):
             r.problems.append(f"{path}server: {server!r} is not valid in an endpoint name")
@@ -291,11 +367,33 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
                 requests_per_second_per_instance=r.number(
                     entry, "requests_per_second_per_instance", path, unit_rps * units, strict=True
                 ),
+                max_concurrent_invocations_per_instance=r.integer(
+                    entry, "max_concurrent_invocations_per_instance", path, 1, minimum=1
+                ),
             )
         )
     if not endpoints and "endpoints" in fleet:
         r.problems.append("fleet.endpoints: needs at least one endpoint")
+    return endpoints
 
+
+def _parse_service(r: _Reader, fleet: Mapping[str, Any]) -> ServiceSpec:
+    raw = r.mapping(fleet, "service", "fleet.")
+    _check_keys(r, raw, SERVICE_KEYS, "fleet.service.")
+    distribution = raw.get("distribution", "constant")
+    if distribution not in SERVICE_DISTRIBUTIONS:
+        r.problems.append(
+            f"fleet.service.distribution: must be one of {', '.join(SERVICE_DISTRIBUTIONS)}, got {distribution!r}"
+        )
+        distribution = "constant"
+    cv = r.number(raw, "cv", "fleet.service.", 1.0, strict=True)
+    if "cv" in raw and distribution != "lognormal":
+        rule = "is 1 by definition" if distribution == "exponential" else "is 0 by definition"
+        r.problems.append(f"fleet.service.cv: applies to lognormal only (the cv of {distribution} {rule})")
+    return ServiceSpec(str(distribution), cv)
+
+
+def _parse_traffic(r: _Reader, raw: Mapping[str, Any], base_dir: Path | None) -> list[TrafficPhase]:
     phases: list[TrafficPhase] = []
     start = 0.0
     last_rate = 0.0
@@ -304,24 +402,60 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         if not isinstance(entry, Mapping):
             r.problems.append(f"traffic[{i}]: must be a mapping like {{minutes: 5, rps: 0.5}}")
             continue
+        label = str(entry.get("label", ""))
+        if "requests" in entry:
+            _check_keys(r, entry, BATCH_KEYS, path)
+            count = r.integer(entry, "requests", path, 1, minimum=1)
+            phases.append(TrafficPhase(start, start, 0.0, 0.0, label or "batch", batch=count))
+            last_rate = 0.0
+            continue
+        if "trace" in entry:
+            _check_keys(r, entry, TRACE_KEYS, path)
+            trace = _read_trace(r, entry.get("trace"), f"{path}trace", base_dir)
+            if trace is not None:
+                phases.append(TrafficPhase(start, start + trace.duration, 0.0, 0.0, label, trace=trace))
+                start += trace.duration
+            last_rate = 0.0
+            continue
+        _check_keys(r, entry, RATE_KEYS, path)
         minutes = r.number(entry, "minutes", path, None, strict=True)
         if "rps" in entry:
             rate_from = rate_to = r.number(entry, "rps", path)
         else:
             rate_from = r.number(entry, "from", path, last_rate)
             rate_to = r.number(entry, "to", path, None)
-        phases.append(TrafficPhase(start, start + minutes * 60, rate_from, rate_to, str(entry.get("label", ""))))
+        phases.append(TrafficPhase(start, start + minutes * 60, rate_from, rate_to, label))
         start += minutes * 60
         last_rate = rate_to
+    return phases
 
+
+def _read_trace(r: _Reader, value: Any, where: str, base_dir: Path | None) -> Trace | None:
+    if not isinstance(value, str) or not value:
+        r.problems.append(f"{where}: must be a file path (relative to the scenario file)")
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        path = (base_dir or Path(".")) / path
+    try:
+        return load_trace(path)
+    except TraceError as exc:
+        r.problems.append(f"{where}: {exc}")
+        return None
+
+
+def _parse_faults(
+    r: _Reader, raw: Mapping[str, Any], servers: set[str]
+) -> tuple[list[CapacityShortage], EventFaultSpec]:
     faults = r.mapping(raw, "faults", "")
+    _check_keys(r, faults, FAULT_KEYS, "faults.")
     shortages: list[CapacityShortage] = []
-    servers = {e.server for e in endpoints}
     for i, entry in enumerate(r.sequence(faults, "capacity_shortage", "faults.")):
         path = f"faults.capacity_shortage[{i}]."
         if not isinstance(entry, Mapping):
             r.problems.append(f"faults.capacity_shortage[{i}]: must be a mapping")
             continue
+        _check_keys(r, entry, SHORTAGE_KEYS, path)
         server = str(entry.get("server", ""))
         if server not in servers:
             r.problems.append(f"{path}server: {server!r} is not one of the fleet's servers")
@@ -331,6 +465,7 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
             r.problems.append(f"{path}to_minute: must be after from_minute")
         shortages.append(CapacityShortage(server, begin * 60, end * 60))
     events_raw = r.mapping(faults, "events", "faults.")
+    _check_keys(r, events_raw, EVENT_KEYS, "faults.events.")
     delay = events_raw.get("delay_seconds", [0, 0])
     if (
         not isinstance(delay, Sequence)
@@ -345,8 +480,12 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         duplicate=r.number(events_raw, "duplicate", "faults.events.", 0.0, maximum=1.0),
         delay_seconds=(float(delay[0]), float(delay[1])),
     )
+    return shortages, events
 
+
+def _parse_policy(r: _Reader, raw: Mapping[str, Any]) -> PolicySpec:
     policy_raw = r.mapping(raw, "policy", "")
+    _check_keys(r, policy_raw, POLICY_KEYS, "policy.")
     max_capacity = policy_raw.get("max_capacity")
     if max_capacity is not None and (not isinstance(max_capacity, int) or max_capacity < 0):
         r.problems.append(f"policy.max_capacity: must be a whole number >= 0, got {max_capacity!r}")
@@ -355,7 +494,7 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
     if policy_type not in POLICY_TYPES:
         r.problems.append(f"policy.type: must be one of {', '.join(POLICY_TYPES)}, got {policy_type!r}")
         policy_type = "TargetTracking"
-    policy = PolicySpec(
+    return PolicySpec(
         type=str(policy_type),
         step_scale_in_backlog_per_instance=r.number(
             policy_raw, "step_scale_in_backlog_per_instance", "policy.", 1.0
@@ -369,7 +508,10 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         enabled=bool(policy_raw.get("enabled", True)),
     )
 
+
+def _parse_expect(r: _Reader, raw: Mapping[str, Any]) -> Expectations:
     expect_raw = r.mapping(raw, "expect", "")
+    _check_keys(r, expect_raw, EXPECT_KEYS, "expect.")
     final = expect_raw.get("final_capacity")
     final_range: tuple[int, int] | None = None
     if isinstance(final, int) and not isinstance(final, bool) and final >= 0:
@@ -384,13 +526,58 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         final_range = (int(final[0]), int(final[1]))
     elif final is not None:
         r.problems.append("expect.final_capacity: must be a whole number or [low, high]")
-    expect = Expectations(
+    return Expectations(
         lost=r.integer(expect_raw, "lost", "expect.", 0),
         unfinished=r.integer(expect_raw, "unfinished", "expect.", 0),
         final_capacity=final_range,
         final_status=expect_raw.get("final_status"),
     )
 
+
+def _parse_native(r: _Reader, raw: Mapping[str, Any], endpoints: int) -> tuple[int, ...] | None:
+    native = r.mapping(raw, "native", "")
+    _check_keys(r, native, NATIVE_KEYS, "native.")
+    weights = native.get("weights")
+    if weights is None:
+        return None
+    if (
+        not isinstance(weights, Sequence)
+        or isinstance(weights, str)
+        or len(weights) != endpoints
+        or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in weights)
+        or not any(weights)
+    ):
+        r.problems.append(f"native.weights: must be {endpoints} whole numbers >= 0 (one per endpoint), not all 0")
+        return None
+    return tuple(int(w) for w in weights)
+
+
+def parse_scenario(raw: Any, source: str = "scenario", *, base_dir: Path | None = None) -> Scenario:
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(source, ["the file must hold a mapping (name, fleet, traffic, ...)"])
+    r = _Reader()
+    _check_keys(r, raw, TOP_KEYS, "")
+    fleet = r.mapping(raw, "fleet", "")
+    _check_keys(r, fleet, FLEET_KEYS, "fleet.")
+    resource_name = fleet.get("resource_name", "fleet")
+    if not isinstance(resource_name, str) or not SERVER_SUFFIX_RE.match(resource_name):
+        r.problems.append("fleet.resource_name: must be letters, digits and hyphens")
+        resource_name = "fleet"
+    strategy = fleet.get("strategy", "balanced")
+    if strategy not in STRATEGIES:
+        r.problems.append(f"fleet.strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    unit_rps = r.number(fleet, "unit_requests_per_second", "fleet.", 0.05, strict=True)
+    endpoints = _parse_endpoints(r, fleet, unit_rps)
+    service = _parse_service(r, fleet)
+    arrivals = raw.get("arrivals", "uniform")
+    if arrivals not in ARRIVAL_MODELS:
+        r.problems.append(f"arrivals: must be one of {', '.join(ARRIVAL_MODELS)}, got {arrivals!r}")
+        arrivals = "uniform"
+    phases = _parse_traffic(r, raw, base_dir)
+    shortages, events = _parse_faults(r, raw, {e.server for e in endpoints})
+    policy = _parse_policy(r, raw)
+    expect = _parse_expect(r, raw)
+    native_weights = _parse_native(r, raw, len(endpoints))
     seed = r.integer(raw, "seed", "", 0)
     step = r.number(raw, "step_seconds", "", 5.0, strict=True)
     scenario = Scenario(
@@ -411,6 +598,9 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
         policy=policy,
         expect=expect,
         source=source,
+        arrivals=str(arrivals),
+        service=service,
+        native_weights=native_weights,
     )
     if r.problems:
         raise ScenarioError(source, r.problems)

@@ -1,24 +1,36 @@
 """Run a scenario on the local fleet: real handlers, emulated SageMaker and Application Auto Scaling, fleet time.
 
-Each step of fleet time: the emulator catches up (queues drain, updates finish, events reach the endpoint-state
-handler), Application Auto Scaling evaluates its policies and calls the scaling API, and the step's requests go
-through the router Lambda. What happened is sampled into a `SimulationResult` for the picture and the summary.
+The workload (every arrival and its service time) is drawn first, from the scenario's seed. Then each step of
+fleet time: the emulator catches up (queues drain, updates finish, events reach the endpoint-state handler),
+once a minute EventBridge's scheduled event reaches the endpoint-state handler, Application Auto Scaling
+evaluates its policies and scales, and the requests arriving during the step go out at their own arrival
+times: through the router Lambda (fleetscaler), or straight to InvokeEndpointAsync with a fixed split
+(native). What happened is sampled into a `SimulationResult` for the picture, the summary and summary.json.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import json
 import math
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
-from fleetscaler.local.sagemaker_emulator import EventFaults
+from botocore.exceptions import ClientError
+
+from fleetscaler.local.backend import Backend, FullStackBackend, make_backend
+from fleetscaler.local.oracle import OracleRun, run_oracle
 from fleetscaler.local.scenario import PolicySpec, Scenario
-from fleetscaler.local.stack import LocalStack
+from fleetscaler.local.sigv4 import send_signed
+from fleetscaler.local.workload import RateSegment, rate_arrivals, seeded, spread_counts
+from fleetscaler.logic.wrr import pick
 
 Progress = Callable[[str], None]
 # The table (desired, actual, weights) is read every few steps: each read is a DynamoDB round trip.
@@ -58,6 +70,7 @@ class ScalingActivity:
     ended: float | None = None
     outcome: str = "open"
     message: str = ""
+    target: str = ""  # the scalable target (native runs have one per endpoint)
 
     @property
     def duration(self) -> float | None:
@@ -83,6 +96,30 @@ class SimulationResult:
     events: dict[str, int] = field(default_factory=dict)
     autoscaling: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    mode: str = "fleetscaler"  # or "native"
+    backend: str = "fast"  # or "full" (the whole local stack over HTTP)
+    arrivals: list[float] = field(default_factory=list)  # seconds from the start, every request sent
+    works: list[float] = field(default_factory=list)  # service time of each, in multiples of the mean
+    # Each cold start (a request arriving while no capacity serves): seconds until capacity served, None if never.
+    cold_starts: list[float | None] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    completion_times: list[float] = field(default_factory=list)  # seconds from the start, as queue_seconds
+
+    @functools.cached_property
+    def oracle(self) -> OracleRun:
+        return run_oracle(self.scenario, self.arrivals, self.works)
+
+    @property
+    def first_capacity_seconds(self) -> float | None:
+        """From the first request of a cold start to the first InService capacity; the longest when the fleet
+        started cold more than once; None if capacity never came or the fleet never started cold."""
+        if not self.cold_starts or any(c is None for c in self.cold_starts):
+            return None
+        return max(c for c in self.cold_starts if c is not None)
+
+    @property
+    def failed_activities(self) -> int:
+        return sum(1 for a in self.activities if a.outcome == "Failed")
 
     @property
     def lost(self) -> int:
@@ -99,11 +136,7 @@ class SimulationResult:
         return all(passed for _, passed in self.checks)
 
     def percentile(self, q: float) -> float | None:
-        if not self.queue_seconds:
-            return None
-        ordered = sorted(self.queue_seconds)
-        index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
-        return ordered[index]
+        return nearest_rank(self.queue_seconds, q)
 
     def instance_minutes(self) -> dict[str, float]:
         step = self.scenario.step_seconds / 60
@@ -117,14 +150,8 @@ class SimulationResult:
         return sum(s.serving_units for s in self.samples) * step
 
     def oracle_unit_minutes(self) -> float:
-        """An oracle that knows demand: capacity ceil(rate / unit throughput), ordered one provisioning delay
-        ahead (paid while it provisions), released the moment it is not needed. The floor no policy beats."""
-        scenario = self.scenario
-        step = scenario.step_seconds
-        ahead = max(1, math.ceil(scenario.provisioning_seconds / step))
-        needs = [math.ceil(s.rate / scenario.unit_throughput - 1e-9) for s in self.samples]
-        paid = [max(needs[i : i + ahead + 1]) for i in range(len(needs))]
-        return sum(paid) * step / 60
+        """Unit-minutes of the oracle (`fleetscaler.local.oracle`) on this run's very requests."""
+        return self.oracle.unit_minutes
 
     def load_step_responses(self) -> list[tuple[float, float | None]]:
         """For each rise of the load: (when the load reached its new level, seconds until the InService capacity
@@ -135,6 +162,8 @@ class SimulationResult:
         responses: list[tuple[float, float | None]] = []
         previous_rate = scenario.traffic[0].rate_to if scenario.traffic else 0.0
         for phase in scenario.traffic[1:]:
+            if phase.kind != "rate":
+                continue
             peak = max(phase.rate_from, phase.rate_to)
             if peak > previous_rate * 1.2 and peak > 0:
                 need = min(ceiling, math.ceil(peak / scenario.unit_throughput - 1e-9))
@@ -169,6 +198,14 @@ class SimulationResult:
         return max(gaps)
 
 
+def nearest_rank(values: list[float] | tuple[float, ...], q: float) -> float | None:
+    """The q-quantile by nearest rank (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
 class _LambdaContext:
     function_name = "fleetscaler-local"
     memory_limit_in_mb = 256
@@ -186,11 +223,7 @@ def router_event(fleet: str, index: int, now_ms: int) -> dict[str, Any]:
         "resource": "/endpoints/{EndpointName}",
         "path": f"/endpoints/{fleet}",
         "httpMethod": "POST",
-        "headers": {
-            "InputLocation": f"s3://fleetscaler-local-inputs/payload-{index}.json",
-            "ContentType": "application/json",
-            "InferenceId": f"req-{index:06d}",
-        },
+        "headers": request_headers(index),
         "multiValueHeaders": {},
         "queryStringParameters": None,
         "pathParameters": {"EndpointName": fleet},
@@ -207,13 +240,35 @@ def router_event(fleet: str, index: int, now_ms: int) -> dict[str, Any]:
     }
 
 
-def _post_through_gateway(stack: LocalStack, fleet: str, index: int) -> tuple[int, str]:
-    """One caller's request: SigV4-signed HTTP to the local router API, as curl or an SDK would send it."""
-    from fleetscaler.local.sigv4 import send_signed
+def request_headers(index: int) -> dict[str, str]:
+    """What one simulated caller sends: an S3 input and the request's own InferenceId (`req-000123`)."""
+    return {
+        "InputLocation": f"s3://fleetscaler-local-inputs/payload-{index}.json",
+        "ContentType": "application/json",
+        "InferenceId": inference_id(index),
+    }
 
-    headers = {k: v for k, v in router_event(fleet, index, 0)["headers"].items()}
-    answer = send_signed("POST", f"{stack.router_url}/endpoints/{fleet}", stack.credentials, headers=headers)
-    return answer.status, answer.body.decode("utf-8", "replace")
+
+def inference_id(index: int) -> str:
+    return f"req-{index:06d}"
+
+
+SCHEDULE_RULE_ARN = "arn:aws:events:us-east-1:000000000000:rule/fleetscaler-local-every-minute"
+
+
+def scheduled_event(when: float) -> dict[str, Any]:
+    """What an EventBridge `rate(1 minute)` rule delivers to its target (the endpoint-state Lambda)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{SCHEDULE_RULE_ARN}#{int(when)}")),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [SCHEDULE_RULE_ARN],
+        "detail": {},
+    }
 
 
 def endpoint_state_sink() -> Callable[[dict[str, Any]], None] | None:
@@ -230,103 +285,191 @@ def endpoint_state_sink() -> Callable[[dict[str, Any]], None] | None:
     return deliver
 
 
-AutoscalerFactory = Callable[[LocalStack, Scenario], tuple[Autoscaler | None, str]]
+@dataclass(frozen=True)
+class Workload:
+    """Every request of a run, known before it starts: arrival times (seconds from the start) and works."""
+
+    arrivals: tuple[float, ...]
+    works: tuple[float, ...]
+
+
+def build_workload(scenario: Scenario) -> Workload:
+    """The scenario's arrivals and service-time multipliers, from RNGs seeded per purpose."""
+    arrival_rng = seeded(scenario.seed, "arrivals")
+    times: list[float] = []
+    rates: list[RateSegment] = []
+
+    def flush() -> None:
+        times.extend(rate_arrivals(rates, scenario.arrivals, arrival_rng))
+        rates.clear()
+
+    for phase in scenario.traffic:
+        if phase.kind == "rate":
+            rates.append(RateSegment(phase.start, phase.end, phase.rate_from, phase.rate_to))
+            continue
+        flush()
+        if phase.batch:
+            times.extend([phase.start] * phase.batch)
+        elif phase.trace is not None and phase.trace.times is not None:
+            times.extend(phase.start + t for t in phase.trace.times)
+        elif phase.trace is not None and phase.trace.counts is not None:
+            times.extend(
+                spread_counts(phase.start, phase.trace.counts, phase.trace.period, scenario.arrivals, arrival_rng)
+            )
+    flush()
+    times.sort()
+    service = scenario.service.sampler(seeded(scenario.seed, "service"))
+    return Workload(tuple(times), tuple(next(service) for _ in times))
+
+
+AutoscalerFactory = Callable[[Any, Scenario], tuple[Autoscaler | None, str]]
+MODES = ("fleetscaler", "native")
 
 
 class Simulation:
+    """One run of a scenario: `mode` fleetscaler (the router, scaling API and endpoint-state Lambdas with
+    Application Auto Scaling on the fleet) or native (per-endpoint autoscaling, a fixed client split, no
+    fleetscaler Lambda); in process (default) or over the whole local stack (`full_stack`)."""
+
     def __init__(
         self,
         scenario: Scenario,
         *,
+        mode: str = "fleetscaler",
+        full_stack: bool = False,
         autoscaler_factory: AutoscalerFactory | None = None,
         progress: Progress | None = None,
         progress_every: float = 120.0,
-        through_gateway: bool = False,
-        on_start: Callable[[LocalStack, str], None] | None = None,
+        on_start: Callable[[Backend, str], None] | None = None,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.scenario = scenario
-        self.through_gateway = through_gateway
+        self.mode = mode
+        self.full_stack = full_stack
         self.on_start = on_start
-        self.autoscaler_factory = autoscaler_factory or default_autoscaler
+        self.autoscaler_factory = autoscaler_factory or (
+            native_autoscaler if mode == "native" else default_autoscaler
+        )
         self.progress = progress
         self.progress_every = progress_every
 
-    def stack(self) -> LocalStack:
-        s = self.scenario
-        return LocalStack(
-            resource_name=s.resource_name,
-            table_name=f"fleetscaler-{s.resource_name}",
-            endpoints=s.endpoints,
-            strategy=s.strategy,
-            provisioning_seconds=s.provisioning_seconds,
-            scale_in_seconds=s.scale_in_seconds,
-            rollback_seconds=s.rollback_seconds,
-            seed=s.seed,
-            event_faults=EventFaults(s.events.loss, s.events.duplicate, s.events.delay_seconds),
-        )
-
     def run(self, lambda_log: TextIO | None = None) -> SimulationResult:
         """Run the scenario. What the Lambdas print (JSON logs, EMF metrics) goes to `lambda_log`."""
-        with self.stack() as stack, contextlib.redirect_stdout(lambda_log or io.StringIO()):
-            return self._run(stack)
+        started = time.monotonic()
+        workload = build_workload(self.scenario)
+        backend = make_backend(self.scenario, full_stack=self.full_stack)
+        with backend, contextlib.redirect_stdout(lambda_log or io.StringIO()):
+            result = self._run(backend, workload)
+        result.wall_seconds = time.monotonic() - started
+        return result
 
-    def _run(self, stack: LocalStack) -> SimulationResult:
-        from fleetscaler.dal.store import get_store
-        from fleetscaler.handlers.router import handler as router
-
+    def _send(self, backend: Backend, index: int, now: float) -> tuple[int, str]:
+        """One request, as the run's client sends it: the endpoint it went to (or the error) and the status."""
         scenario = self.scenario
-        emulator = stack.emulator
-        assert emulator is not None
-        emulator.event_sink = endpoint_state_sink()
-        autoscaler, autoscaling = self.autoscaler_factory(stack, scenario)
+        if self.mode == "native":
+            names = self._endpoint_names
+            name = names[pick(self._client_weights, index)]
+            headers = request_headers(index)
+            try:
+                backend.sagemaker_runtime.invoke_endpoint_async(
+                    EndpointName=name,
+                    InputLocation=headers["InputLocation"],
+                    ContentType=headers["ContentType"],
+                    InferenceId=headers["InferenceId"],
+                )
+            except ClientError as exc:
+                return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)), ""
+            return 202, name
+        if isinstance(backend, FullStackBackend):
+            answer = send_signed(
+                "POST",
+                f"{backend.stack.router_url}/endpoints/{scenario.resource_name}",
+                backend.credentials,
+                headers=request_headers(index),
+            )
+            status, body = answer.status, answer.body.decode("utf-8", "replace")
+        else:
+            from fleetscaler.handlers.router import handler as router
+
+            response = router(router_event(scenario.resource_name, index, int(now * 1000)), self._context)  # type: ignore[arg-type]
+            status, body = int(response["statusCode"]), response["body"]
+        return status, json.loads(body)["endpointName"] if status == 202 else ""
+
+    def _run(self, backend: Backend, workload: Workload) -> SimulationResult:
+        scenario = self.scenario
+        emulator = backend.emulator
+        native = self.mode == "native"
+        self._context = _LambdaContext()
+        self._endpoint_names = names = [scenario.endpoint_name(e.server) for e in scenario.endpoints]
+        self._client_weights = list(scenario.client_weights)
+        works = {inference_id(i): w for i, w in enumerate(workload.works)}
+        emulator.work_for = lambda inference: works.get(inference, 1.0)
+        sink = None if native else endpoint_state_sink()
+        emulator.event_sink = sink
+        autoscaler, autoscaling = self.autoscaler_factory(backend, scenario)
         if self.on_start is not None:
-            self.on_start(stack, autoscaling)
-        names = [scenario.endpoint_name(e.server) for e in scenario.endpoints]
-        result = SimulationResult(scenario, scenario.strategy, names, autoscaling=autoscaling)
-        store = get_store()
-        context = _LambdaContext()
-        start = stack.clock.now()
+            self.on_start(backend, autoscaling)
+        result = SimulationResult(
+            scenario, scenario.strategy, names, autoscaling=autoscaling, mode=self.mode, backend=backend.mode,
+            arrivals=list(workload.arrivals), works=list(workload.works),
+        )
+        store = None if native else _table_reader()
+        start = backend.clock.now()
         step = scenario.step_seconds
         steps = math.ceil(scenario.duration / step)
-        credit = 0.0
         open_activity: ScalingActivity | None = None
         last_desired: float | None = None
         next_progress = 0.0
-        previous: Sample | None = None
+        next_schedule = 0.0
         table: tuple[Any, dict[str, Any]] = (None, {})
         server_of = {name: e.server for name, e in zip(names, scenario.endpoints, strict=True)}
+        units_of = {name: e.capacity_units for name, e in zip(names, scenario.endpoints, strict=True)}
+        arrivals = workload.arrivals
+        next_request = 0
+        cold_since: float | None = None
+        serving = sum(e.initial_instances * e.capacity_units for e in scenario.endpoints)
         for index in range(steps + 1):
             t = index * step
             now = start + t
-            stack.clock.set(now)
+            backend.clock.set(now)
             for shortage in scenario.shortages:
                 emulator.set_capacity_shortage(
                     scenario.endpoint_name(shortage.server), shortage.start <= t < shortage.end
                 )
             emulator.advance_to(now)
+            if sink is not None and t >= next_schedule:
+                sink(scheduled_event(now))
+                next_schedule += 60.0
             if autoscaler is not None:
                 autoscaler.tick(now)
-            rate = scenario.rate_at(t)
-            credit += rate * step if index < steps else 0.0
+            snapshot = emulator.snapshot()
+            serving = sum(e.current_count * e.capacity_units for e in snapshot)
+            if cold_since is not None and serving > 0:
+                result.cold_starts.append(t - cold_since)
+                cold_since = None
             routed = dict.fromkeys(names, 0)
-            while credit >= 1.0:
-                credit -= 1.0
-                if self.through_gateway:
-                    status, body = _post_through_gateway(stack, scenario.resource_name, result.sent)
-                else:
-                    event = router_event(scenario.resource_name, result.sent, int(now * 1000))
-                    response = router(event, context)  # type: ignore[arg-type]
-                    status, body = int(response["statusCode"]), response["body"]
+            until = t + step if index < steps else math.inf
+            while next_request < len(arrivals) and arrivals[next_request] < until:
+                arrived = arrivals[next_request]
+                backend.clock.set(start + max(t, arrived))
+                if serving == 0 and cold_since is None:
+                    cold_since = arrived
+                status, endpoint = self._send(backend, next_request, start + arrived)
+                next_request += 1
                 result.sent += 1
                 if status == 202:
                     result.routed += 1
-                    routed[json.loads(body)["endpointName"]] += 1
+                    routed[endpoint] += 1
                 else:
                     result.rejected[status] = result.rejected.get(status, 0) + 1
-            if index % TABLE_SAMPLE_EVERY == 0 or previous is None:
-                table = _read_table(store)
-            sample = self._sample(t, rate, emulator, table, routed, server_of)
-            previous = sample
+            if store is not None and (index % TABLE_SAMPLE_EVERY == 0 or not result.samples):
+                table = store()
+            if native:
+                desired = float(sum(e.desired_count * units_of[e.name] for e in snapshot))
+                table = (_NativeDimension(desired, float(serving)), {"servers": [server_of[n] for n in names],
+                                                                    "weights": self._client_weights})
+            sample = self._sample(t, scenario.rate_at(t), snapshot, table, routed, server_of)
             result.samples.append(sample)
             # Scaling activities as Application Auto Scaling sees them: a new desired opens one, status ends it.
             if sample.desired is not None and sample.desired != last_desired and last_desired is not None:
@@ -341,12 +484,15 @@ class Simulation:
             if self.progress is not None and t >= next_progress:
                 self.progress(progress_line(sample, names))
                 next_progress += self.progress_every
-        emulator.advance_to(stack.clock.now())
+        if cold_since is not None:
+            result.cold_starts.append(None)
+        emulator.advance_to(backend.clock.now())
         completions = [c for c in emulator.completed if c.inference_id.startswith("req-")]
         result.completed = sum(1 for c in completions if not c.failed)
         result.failed = sum(1 for c in completions if c.failed)
         result.queue_seconds = [c.queue_seconds for c in completions if not c.failed]
-        result.still_queued = sum(len(emulator.endpoint(n).queue) for n in names)
+        result.completion_times = [c.completed_at - start for c in completions if not c.failed]
+        result.still_queued = sum(emulator.endpoint(n).backlog for n in names)
         result.update_calls = emulator.update_calls
         result.rejected_updates = sum(emulator.endpoint(n).rejected_updates for n in names)
         result.events = {
@@ -355,18 +501,26 @@ class Simulation:
             "duplicated": emulator.events_duplicated,
             "delivered": emulator.events_delivered,
         }
-        if autoscaler is not None and hasattr(autoscaler, "activities"):
-            result.activities = [
-                ScalingActivity(
-                    started=a.start_time - start,
-                    desired_from=float(a.previous_capacity),
-                    desired_to=float(a.desired_capacity),
-                    ended=None if a.end_time is None else a.end_time - start,
-                    outcome=a.status_code,
-                    message=a.status_message if a.status_code == "Failed" else "",
-                )
-                for a in autoscaler.activities
-            ]
+        scalers: list[Any] = (
+            autoscaler.targets if isinstance(autoscaler, NativeAutoscaling) else [autoscaler] if autoscaler else []
+        )
+        if scalers and all(hasattr(scaler, "activities") for scaler in scalers):
+            reported = [a for scaler in scalers for a in scaler.activities]
+            result.activities = sorted(
+                (
+                    ScalingActivity(
+                        started=a.start_time - start,
+                        desired_from=float(a.previous_capacity),
+                        desired_to=float(a.desired_capacity),
+                        ended=None if a.end_time is None else a.end_time - start,
+                        outcome=a.status_code,
+                        message=a.status_message if a.status_code == "Failed" else "",
+                        target=a.resource_id if native else "",
+                    )
+                    for a in reported
+                ),
+                key=lambda a: a.started,
+            )
         result.checks = expectation_checks(result)
         return result
 
@@ -374,29 +528,28 @@ class Simulation:
     def _sample(
         t: float,
         rate: float,
-        emulator: Any,
+        snapshot: list[Any],
         table: tuple[Any, dict[str, Any]],
         routed: dict[str, int],
         server_of: dict[str, str],
     ) -> Sample:
-        emulator_snapshot = {s.name: s for s in emulator.snapshot()}
         dimension, config = table
         servers = [str(s) for s in config.get("servers", [])]
         weights = [int(w) for w in config.get("weights", [])]
         endpoints = []
         serving = 0
-        for name, snapshot in emulator_snapshot.items():
-            server = server_of[name]
+        for endpoint in snapshot:
+            server = server_of[endpoint.name]
             weight = weights[servers.index(server)] if server in servers and len(weights) == len(servers) else 0
-            serving += snapshot.current_count * snapshot.capacity_units
+            serving += endpoint.current_count * endpoint.capacity_units
             endpoints.append(
                 EndpointSample(
-                    instances=snapshot.current_count,
-                    desired_instances=snapshot.desired_count,
-                    status=snapshot.status,
+                    instances=endpoint.current_count,
+                    desired_instances=endpoint.desired_count,
+                    status=endpoint.status,
                     weight=weight,
-                    backlog=snapshot.backlog,
-                    routed=routed.get(name, 0),
+                    backlog=endpoint.backlog,
+                    routed=routed.get(endpoint.name, 0),
                 )
             )
         return Sample(
@@ -408,6 +561,15 @@ class Simulation:
             serving_units=serving,
             endpoints=endpoints,
         )
+
+
+@dataclass(frozen=True)
+class _NativeDimension:
+    """A native run has no fleet dimension: its desired capacity is the endpoints' desired counts in units."""
+
+    desired_capacity: float
+    actual_capacity: float
+    scaling_status: str = ""
 
 
 def progress_line(sample: Sample, names: list[str]) -> str:
@@ -468,10 +630,11 @@ def expectation_checks(result: SimulationResult) -> list[tuple[str, bool]]:
     return checks
 
 
-def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscaler | None, str]:
-    """The Application Auto Scaling emulator with the scenario's policies, calling the scaling API over
-    signed HTTP through the local gateway: target tracking on the fleet's backlog per instance (the template's
-    metric math) and, when `wake_up`, the step policy on HasBacklogWithoutCapacity that wakes a fleet at zero."""
+def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | None, str]:
+    """The Application Auto Scaling emulator with the scenario's policies, calling the scaling API with signed
+    requests (over HTTP through the local gateway, or in process: the stack's `scaling_transport`): target
+    tracking on the fleet's backlog per instance (the template's metric math) and, when `wake_up`, the step
+    policy on HasBacklogWithoutCapacity that wakes a fleet at zero."""
     if not scenario.policy.enabled:
         return None, "off (scenario policy disabled)"
     try:
@@ -479,8 +642,6 @@ def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscale
         importlib.import_module("fleetscaler.handlers.scaling_api")
     except ImportError as exc:
         return None, f"unavailable ({exc.name} is not installed): the fleet keeps its size"
-    import boto3
-
     policy = scenario.policy
     servers = [e.server for e in scenario.endpoints]
     ceiling = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in scenario.endpoints)
@@ -489,8 +650,9 @@ def default_autoscaler(stack: LocalStack, scenario: Scenario) -> tuple[Autoscale
         policy.min_capacity,
         policy.max_capacity if policy.max_capacity is not None else ceiling,
         stack.credentials,
-        cloudwatch=boto3.client("cloudwatch", endpoint_url=stack.moto_url),
+        cloudwatch=stack.cloudwatch,
         poll_interval=max(scenario.step_seconds, 30.0),
+        transport=stack.scaling_transport,
     )
     backlog = aas_module.fleet_backlog_metric(scenario.resource_name, servers)
     if policy.type == "StepScaling":
@@ -541,8 +703,74 @@ def step_scaling_policies(aas_module: Any, backlog: Any, policy: PolicySpec) -> 
     return [scale_out, scale_in]
 
 
-def _read_table(store: Any) -> tuple[Any, dict[str, Any]]:
-    return store.get_dimension(), store.get_server_config() or {}
+class NativeAutoscaling:
+    """One Application Auto Scaling target per endpoint, ticked together."""
+
+    def __init__(self, targets: list[Any]) -> None:
+        self.targets = targets
+
+    def tick(self, now: float) -> None:
+        for target in self.targets:
+            target.tick(now)
+
+
+# AWS's documented wake-up policy for an endpoint at zero: +1 instance, cooldown 300 s (aws-contracts.md).
+NATIVE_WAKE_UP_COOLDOWN = 300.0
+
+
+def native_autoscaler(backend: Any, scenario: Scenario) -> tuple[Autoscaler | None, str]:
+    """What users run without fleetscaler: per endpoint its own scalable target
+    (`sagemaker:variant:DesiredInstanceCount`, 0..max_instances), target tracking on its own
+    ApproximateBacklogSizePerInstance (the scenario's target and cooldowns) and AWS's wake-up step policy on its
+    own HasBacklogWithoutCapacity."""
+    if not scenario.policy.enabled:
+        return None, "off (scenario policy disabled)"
+    from fleetscaler.local import autoscaling as aas_module
+
+    policy = scenario.policy
+    targets = []
+    for endpoint in scenario.endpoints:
+        name = scenario.endpoint_name(endpoint.server)
+        target = aas_module.ApplicationAutoScaling(
+            "",
+            0,
+            endpoint.max_instances if endpoint.max_instances is not None else 100,
+            backend.credentials,
+            cloudwatch=backend.cloudwatch,
+            poll_interval=max(scenario.step_seconds, 30.0),
+            variant=aas_module.SageMakerVariant(backend.sagemaker_control, name),
+        )
+        metric = aas_module.MetricMath(
+            (aas_module.MetricStat("AWS/SageMaker", "ApproximateBacklogSizePerInstance", (("EndpointName", name),)),),
+            None,
+        )
+        target.put_scaling_policy(
+            aas_module.TargetTrackingPolicy(
+                f"{name}-backlog",
+                metric,
+                policy.target_backlog_per_instance,
+                scale_out_cooldown=policy.scale_out_cooldown,
+                scale_in_cooldown=policy.scale_in_cooldown,
+            )
+        )
+        target.put_scaling_policy(
+            aas_module.scale_from_zero_policy(
+                scenario.resource_name, endpoint.server, name=f"{name}-wake-up", cooldown=NATIVE_WAKE_UP_COOLDOWN
+            )
+        )
+        targets.append(target)
+    split = ":".join(str(w) for w in scenario.client_weights)
+    return NativeAutoscaling(targets), (
+        f"native: per endpoint, target tracking on its own backlog per instance {policy.target_backlog_per_instance:g}"
+        f" and +1 wake-up on its own HasBacklogWithoutCapacity; client split {split}"
+    )
+
+
+def _table_reader() -> Callable[[], tuple[Any, dict[str, Any]]]:
+    from fleetscaler.dal.store import get_store
+
+    store = get_store()
+    return lambda: (store.get_dimension(), store.get_server_config() or {})
 
 
 def _number(value: Any) -> float | None:

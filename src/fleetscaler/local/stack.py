@@ -32,6 +32,40 @@ FLEET_EPOCH = 1_800_000_000.0  # fixed start of fleet time: runs are reproducibl
 DIMENSION_ID = "custom-resource:ResourceType:Property"
 
 
+class ProcessOverrides:
+    """Environment variables and the clock a local run sets for the Lambdas in this process, undone at the end."""
+
+    def __init__(self) -> None:
+        self._saved_env: dict[str, str | None] = {}
+        self._previous_clock: clock.Clock | None = None
+
+    def set_env(self, values: dict[str, str | None]) -> None:
+        """Set (or, for None, unset) variables; the first value seen of each is what `restore` puts back."""
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def set_clock(self, new: clock.Clock) -> None:
+        previous = clock.set_clock(new)
+        if self._previous_clock is None:
+            self._previous_clock = previous
+
+    def restore(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        if self._previous_clock is not None:
+            clock.set_clock(self._previous_clock)
+            self._previous_clock = None
+        reset_lambda_caches()
+
+
 class VirtualClock(clock.ManualClock):
     """Fleet time. Moves only when the simulator steps it; never backwards."""
 
@@ -129,8 +163,7 @@ class LocalStack:
         self._moto: Any = None
         self.gateway: Any = None
         self.fleet: tuple[FleetEndpoint, ...] = ()
-        self._saved_env: dict[str, str | None] = {}
-        self._previous_clock: clock.Clock | None = None
+        self._overrides = ProcessOverrides()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -170,6 +203,14 @@ class LocalStack:
         """The scalable dimension's URL: the custom resource's ResourceId for Application Auto Scaling."""
         return str(self.gateway.resource_url(f"/scalableTargetDimensions/{DIMENSION_ID}"))
 
+    # Application Auto Scaling reaches the scaling API over HTTP through the gateway (see `backend.FastBackend`).
+    scaling_transport = None
+
+    @property
+    def cloudwatch(self) -> Any:
+        """A CloudWatch client on moto (what the emulator publishes to)."""
+        return boto3.client("cloudwatch", endpoint_url=self.moto_url)
+
     @property
     def emulator_url(self) -> str:
         assert self._emulator_server is not None
@@ -181,7 +222,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         _speed_up_werkzeug()
         _serialize_moto_dynamodb_writes()
-        self._previous_clock = clock.set_clock(self.clock)
+        self._overrides.set_clock(self.clock)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -190,7 +231,7 @@ class LocalStack:
         urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=30)
         self.emulator = SageMakerEmulator(seed=self.seed, event_faults=self.event_faults)
         self._emulator_server = self.emulator.serve(port=self.emulator_port, upstream=self.moto_url)
-        self._set_env(
+        self._overrides.set_env(
             {
                 **self.environment,
                 "AWS_SESSION_TOKEN": None,
@@ -219,15 +260,6 @@ class LocalStack:
     def fleet_scenario_endpoints(self) -> tuple[EndpointScenario, ...]:
         return self.fleet
 
-    def _set_env(self, values: dict[str, str | None]) -> None:
-        for name, value in values.items():
-            if name not in self._saved_env:
-                self._saved_env[name] = os.environ.get(name)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
     def stop(self) -> None:
         if self.gateway is not None:
             self.gateway.stop()
@@ -238,16 +270,7 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_env = {}
-        if self._previous_clock is not None:
-            clock.set_clock(self._previous_clock)
-            self._previous_clock = None
-        reset_lambda_caches()
+        self._overrides.restore()
 
     # ----- the fleet -----
 
@@ -261,38 +284,18 @@ class LocalStack:
         if self.endpoints is None:
             return
         # The fleet of the scenario replaces the sample fleet of data/ddb-data.jsonl.
-        counts = [e.initial_instances for e in self.endpoints]
-        units = [e.capacity_units for e in self.endpoints]
-        capacity = sum(n * u for n, u in zip(counts, units, strict=True))
+        config, dimension = fleet_items(self.endpoints, self.strategy, self.resource_name)
         table = boto3.resource("dynamodb").Table(self.table_name)
-        table.update_item(
-            Key={"id": "server_config"},
-            UpdateExpression=(
-                "SET servers = :s, weights = :w, current_instance_count = :c, capacity_units = :u, "
-                "max_instance_count = :m, strategy = :st"
-            ),
-            ExpressionAttributeValues={
-                ":s": [e.server for e in self.endpoints],
-                ":w": _reduced_weights([n * u for n, u in zip(counts, units, strict=True)]),
-                ":c": counts,
-                ":u": units,
-                ":m": [e.max_instances for e in self.endpoints],
-                ":st": self.strategy,
-            },
-        )
-        table.update_item(
-            Key={"id": DIMENSION_ID},
-            UpdateExpression=(
-                "SET actualCapacity = :c, desiredCapacity = :c, resourceName = :r, scalingStatus = :s, "
-                "lastModified = :t"
-            ),
-            ExpressionAttributeValues={
-                ":c": capacity,
-                ":r": self.resource_name,
-                ":s": "Successful",
-                ":t": Decimal(clock.now_ms()),
-            },
-        )
+        for key, attributes in (("server_config", config), (DIMENSION_ID, dimension)):
+            names = {f"#a{i}": name for i, name in enumerate(attributes)}
+            table.update_item(
+                Key={"id": key},
+                UpdateExpression="SET " + ", ".join(f"{n} = :v{i}" for i, n in enumerate(names)),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    f":v{i}": Decimal(v) if isinstance(v, int) else v for i, v in enumerate(attributes.values())
+                },
+            )
 
     def _create_endpoints(self) -> None:
         assert self.emulator is not None
@@ -315,19 +318,59 @@ class LocalStack:
         else:
             endpoints = self.endpoints
         self.fleet = endpoints
-        for endpoint in endpoints:
-            self.emulator.add_endpoint(
-                EndpointSpec(
-                    name=f"{self.resource_name}-{endpoint.server}",
-                    instance_type=endpoint.instance_type,
-                    capacity_units=endpoint.capacity_units,
-                    requests_per_second_per_instance=endpoint.requests_per_second_per_instance,
-                    initial_instances=endpoint.initial_instances,
-                    provisioning_seconds=self.provisioning_seconds,
-                    scale_in_seconds=self.scale_in_seconds,
-                    rollback_seconds=self.rollback_seconds,
-                )
-            )
+        for spec in endpoint_specs(
+            endpoints, self.resource_name, self.provisioning_seconds, self.scale_in_seconds, self.rollback_seconds
+        ):
+            self.emulator.add_endpoint(spec)
+
+
+def fleet_items(
+    endpoints: tuple[FleetEndpoint, ...], strategy: str, resource_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server_config attributes and the scalable-dimension attributes (table names) for a fleet that starts
+    with each endpoint's initial instances and weights by serving capacity."""
+    counts = [e.initial_instances for e in endpoints]
+    units = [e.capacity_units for e in endpoints]
+    capacity = sum(n * u for n, u in zip(counts, units, strict=True))
+    config = {
+        "servers": [e.server for e in endpoints],
+        "weights": _reduced_weights([n * u for n, u in zip(counts, units, strict=True)]),
+        "current_instance_count": counts,
+        "capacity_units": units,
+        "max_instance_count": [e.max_instances for e in endpoints],
+        "strategy": strategy,
+    }
+    dimension = {
+        "actualCapacity": capacity,
+        "desiredCapacity": capacity,
+        "resourceName": resource_name,
+        "scalingStatus": "Successful",
+        "lastModified": clock.now_ms(),
+    }
+    return config, dimension
+
+
+def endpoint_specs(
+    endpoints: tuple[FleetEndpoint, ...],
+    resource_name: str,
+    provisioning_seconds: float,
+    scale_in_seconds: float,
+    rollback_seconds: float,
+) -> list[EndpointSpec]:
+    return [
+        EndpointSpec(
+            name=f"{resource_name}-{endpoint.server}",
+            instance_type=endpoint.instance_type,
+            capacity_units=endpoint.capacity_units,
+            requests_per_second_per_instance=endpoint.requests_per_second_per_instance,
+            initial_instances=endpoint.initial_instances,
+            provisioning_seconds=provisioning_seconds,
+            scale_in_seconds=scale_in_seconds,
+            rollback_seconds=rollback_seconds,
+            max_concurrent_invocations_per_instance=endpoint.max_concurrent_invocations_per_instance,
+        )
+        for endpoint in endpoints
+    ]
 
 
 def _reduced_weights(weights: list[int]) -> list[int]:
