@@ -394,7 +394,7 @@ def test_remove_endpoint_warns_about_the_wake_up_endpoint_and_tight_caps(table: 
     assert result.code == 0, result.err
     assert "the other endpoints can hold at most 2 capacity units" in result.err
     assert "but the desired capacity is 3" in result.err
-    assert "from now on requests at zero wait on endpoint-2" in result.err
+    assert "from now on that is endpoint-2" in result.err
     assert get_config()["draining"] == ["1"]
 
 

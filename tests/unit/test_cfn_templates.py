@@ -13,7 +13,7 @@ from fleetscaler.cli import context
 from fleetscaler.dal.models import ALL_MODELS, DIMENSION_ID
 from fleetscaler.deploy import package
 from fleetscaler.deploy.template import TEMPLATES, render
-from tests.unit.cfn_eval import TemplateView
+from fleetscaler.deploy.template.evaluate import TemplateView
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET_FILE = ROOT / "cfn" / "fleet-autoscaler.yaml"

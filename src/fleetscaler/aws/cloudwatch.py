@@ -25,14 +25,27 @@ _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect
 _THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
+# A client handed in by the local fleet's fast path (a boto3-shaped in-memory CloudWatch); empty in a deployment.
+_installed: dict[str, Any] = {}
+
+
 @functools.cache
 def cloudwatch_client() -> Any:
-    return boto3.client("cloudwatch", config=_CLIENT_CONFIG)
+    return _installed.get("cloudwatch") or boto3.client("cloudwatch", config=_CLIENT_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget the cached client (tests and the local fleet switch endpoints between runs)."""
     cloudwatch_client.cache_clear()
+
+
+def install_client(client: Any | None) -> None:
+    """Use this client object instead of boto3's (None: boto3's again). It must answer get_metric_data and
+    put_metric_data as the service does."""
+    _installed.clear()
+    if client is not None:
+        _installed["cloudwatch"] = client
+    reset_clients()
 
 
 def _translate(exc: ClientError, action: str) -> Exception:

@@ -374,6 +374,54 @@ def scale_from_zero_policy(
 Policy = TargetTrackingPolicy | StepScalingPolicy
 
 
+def _alarm_metric(properties: Mapping[str, Any]) -> MetricMath:
+    if "Metrics" in properties:
+        return MetricMath.from_customized_metric_specification({"Metrics": properties["Metrics"]})
+    return MetricMath((MetricStat.from_spec(properties, properties.get("Statistic", "Average")),), None)
+
+
+def policies_from_resources(
+    policies: Mapping[str, Mapping[str, Any]], alarms: Mapping[str, Mapping[str, Any]]
+) -> list[Policy]:
+    """Emulator policies from a template's resolved resources: `AWS::ApplicationAutoScaling::ScalingPolicy`
+    properties by logical id, and the `AWS::CloudWatch::Alarm` properties whose AlarmActions name them (a step
+    policy runs while its alarm is in ALARM). Alarms that act on anything else (a topic) are not scaling."""
+    found: list[Policy] = []
+    for name, properties in policies.items():
+        if properties["PolicyType"] == "TargetTrackingScaling":
+            found.append(
+                TargetTrackingPolicy.from_configuration(name, properties["TargetTrackingScalingPolicyConfiguration"])
+            )
+            continue
+        configuration = properties["StepScalingPolicyConfiguration"]
+        triggers = [a for a in alarms.values() if {"Ref": name} in a.get("AlarmActions", [])]
+        if len(triggers) != 1:
+            raise ScalingConfigurationError(f"{name}: a step policy needs exactly one alarm, found {len(triggers)}")
+        trigger = triggers[0]
+        alarm = Alarm(
+            name,
+            _alarm_metric(trigger),
+            float(trigger["Threshold"]),
+            trigger["ComparisonOperator"],
+            int(trigger["EvaluationPeriods"]),
+            int(trigger.get("DatapointsToAlarm", trigger["EvaluationPeriods"])),
+        )
+        steps = tuple(
+            StepAdjustment(
+                float(step["ScalingAdjustment"]),
+                None if "MetricIntervalLowerBound" not in step else float(step["MetricIntervalLowerBound"]),
+                None if "MetricIntervalUpperBound" not in step else float(step["MetricIntervalUpperBound"]),
+            )
+            for step in configuration["StepAdjustments"]
+        )
+        found.append(
+            StepScalingPolicy(
+                name, alarm, steps, configuration["AdjustmentType"], float(configuration.get("Cooldown", 300))
+            )
+        )
+    return found
+
+
 # --- activities ------------------------------------------------------------------------------------------------
 
 

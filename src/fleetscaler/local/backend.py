@@ -48,6 +48,7 @@ from fleetscaler.local.stack import (
     endpoint_specs,
     fleet_items,
     reset_lambda_caches,
+    scaling_environment,
 )
 
 # Nothing in a fast run may reach AWS: a stray boto3 client gets this address, where nothing listens.
@@ -76,9 +77,17 @@ def _metadata_store(backend: FastBackend) -> Callable[[], None]:
     return lambda: install_store(None)
 
 
+def _cloudwatch_client(backend: FastBackend) -> Callable[[], None]:
+    from fleetscaler.aws.cloudwatch import install_client
+
+    install_client(backend.cloudwatch)
+    return lambda: install_client(None)
+
+
 FAST_PORTS: tuple[Port, ...] = (
     Port("SageMaker control and runtime clients", _sagemaker_clients),
     Port("metadata table", _metadata_store),
+    Port("CloudWatch client of the scaling engine (queues in, fleet signal out)", _cloudwatch_client),
 )
 
 
@@ -150,6 +159,7 @@ class FastBackend(Backend):
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_SERVICE_NAME": "fleetscaler-local",
+                **scaling_environment(scenario.policy.target_backlog_per_instance),
             }
         )
         self.emulator = SageMakerEmulator(
@@ -201,6 +211,7 @@ class FullStackBackend(Backend):
             rollback_seconds=scenario.rollback_seconds,
             seed=scenario.seed,
             event_faults=self._event_faults(),
+            target_backlog_per_unit=scenario.policy.target_backlog_per_instance,
         )
         self.clock = self.stack.clock
         self.scaling_transport = None

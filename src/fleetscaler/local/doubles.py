@@ -101,7 +101,11 @@ class InMemoryMetadataStore(MetadataStore):
         if item is None:
             return None
         version = item.get("config_version")
-        return VersionedConfig(self._fields(item, SERVER_CONFIG_FIELDS), None if version is None else int(version))
+        return VersionedConfig(
+            self._fields(item, SERVER_CONFIG_FIELDS),
+            None if version is None else int(version),
+            int(item.get("request_count") or 0),
+        )
 
     def update_server_config(self, changes: dict[str, Any], expected_version: int | None) -> int:
         return self._update(

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from fleetscaler.local.backend import Backend, FullStackBackend, make_backend
 from fleetscaler.local.oracle import OracleRun, run_oracle
-from fleetscaler.local.scenario import PolicySpec, Scenario
+from fleetscaler.local.scenario import Scenario
 from fleetscaler.local.sigv4 import send_signed
 from fleetscaler.local.workload import RateSegment, rate_arrivals, seeded, spread_counts
 from fleetscaler.logic.wrr import pick
@@ -630,11 +630,48 @@ def expectation_checks(result: SimulationResult) -> list[tuple[str, bool]]:
     return checks
 
 
+def template_parameters(scenario: Scenario, max_capacity: int) -> dict[str, Any]:
+    """The fleet template's parameters for this scenario's policy (what `fleetscaler deploy` would be given)."""
+    from fleetscaler.local.stack import LOCAL_METRICS_NAMESPACE
+
+    policy = scenario.policy
+    return {
+        "ResourceName": scenario.resource_name,
+        "EndpointSuffixes": ",".join(e.server for e in scenario.endpoints),
+        "MinCapacity": policy.min_capacity,
+        "MaxCapacity": max_capacity,
+        "TargetBacklogPerInstance": policy.target_backlog_per_instance,
+        "StepScaleInBacklogPerInstance": policy.step_scale_in_backlog_per_instance,
+        "ScaleOutCooldown": policy.scale_out_cooldown,
+        "ScaleInCooldown": policy.scale_in_cooldown,
+        "ScalingPolicyType": policy.type,
+        "MetricsNamespace": LOCAL_METRICS_NAMESPACE,
+    }
+
+
+# The template's policy that wakes a fleet at zero (and answers bursts): `wake_up: false` leaves it out.
+SHORTFALL_POLICY = "ShortfallScaleOutPolicy"
+
+
+def fleet_policies(scenario: Scenario, max_capacity: int) -> list[Any]:
+    """The Application Auto Scaling policies a stack deployed from cfn/fleet-autoscaler.yaml has, for this
+    scenario's parameters: read from the template's own resources, so the simulator runs what a stack runs."""
+    from fleetscaler.deploy.template import fleet_template
+    from fleetscaler.deploy.template.evaluate import TemplateView
+    from fleetscaler.local.autoscaling import policies_from_resources
+
+    view = TemplateView(fleet_template(), template_parameters(scenario, max_capacity))
+    policies = view.resources_of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+    if not scenario.policy.wake_up:
+        policies.pop(SHORTFALL_POLICY, None)
+    return policies_from_resources(policies, view.resources_of_type("AWS::CloudWatch::Alarm"))
+
+
 def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | None, str]:
-    """The Application Auto Scaling emulator with the scenario's policies, calling the scaling API with signed
-    requests (over HTTP through the local gateway, or in process: the stack's `scaling_transport`): target
-    tracking on the fleet's backlog per instance (the template's metric math) and, when `wake_up`, the step
-    policy on HasBacklogWithoutCapacity that wakes a fleet at zero."""
+    """The Application Auto Scaling emulator with the template's policies for the scenario's parameters, calling
+    the scaling API with signed requests (over HTTP through the local gateway, or in process: the stack's
+    `scaling_transport`): target tracking (or the step pair) on the fleet's BacklogPerCapacityUnit and, when
+    `wake_up`, the shortfall step policy that wakes a fleet at zero sized to its queue."""
     if not scenario.policy.enabled:
         return None, "off (scenario policy disabled)"
     try:
@@ -643,64 +680,29 @@ def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | Non
     except ImportError as exc:
         return None, f"unavailable ({exc.name} is not installed): the fleet keeps its size"
     policy = scenario.policy
-    servers = [e.server for e in scenario.endpoints]
     ceiling = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in scenario.endpoints)
+    maximum = policy.max_capacity if policy.max_capacity is not None else ceiling
     aas = aas_module.ApplicationAutoScaling(
         stack.scaling_resource_id,
         policy.min_capacity,
-        policy.max_capacity if policy.max_capacity is not None else ceiling,
+        maximum,
         stack.credentials,
         cloudwatch=stack.cloudwatch,
         poll_interval=max(scenario.step_seconds, 30.0),
         transport=stack.scaling_transport,
     )
-    backlog = aas_module.fleet_backlog_metric(scenario.resource_name, servers)
+    for scaling_policy in fleet_policies(scenario, maximum):
+        aas.put_scaling_policy(scaling_policy)
     if policy.type == "StepScaling":
-        for step_policy in step_scaling_policies(aas_module, backlog, policy):
-            aas.put_scaling_policy(step_policy)
         described = (
-            f"step scaling: out at backlog per instance >= {policy.target_backlog_per_instance:g}, "
+            f"step scaling on the fleet's backlog per unit: out at >= {policy.target_backlog_per_instance:g}, "
             f"in below {policy.step_scale_in_backlog_per_instance:g}"
         )
     else:
-        aas.put_scaling_policy(
-            aas_module.TargetTrackingPolicy(
-                "fleet-backlog",
-                backlog,
-                policy.target_backlog_per_instance,
-                scale_out_cooldown=policy.scale_out_cooldown,
-                scale_in_cooldown=policy.scale_in_cooldown,
-            )
-        )
-        described = f"target tracking: backlog per instance {policy.target_backlog_per_instance:g}"
+        described = f"target tracking: fleet backlog per unit {policy.target_backlog_per_instance:g}"
     if policy.wake_up:
-        aas.put_scaling_policy(
-            aas_module.scale_from_zero_policy(scenario.resource_name, servers[0], cooldown=policy.scale_out_cooldown)
-        )
-        described += f", wake-up on {scenario.endpoint_name(servers[0])}"
+        described += ", shortfall step (wake-up and bursts)"
     return aas, described + f", capacity {aas.min_capacity}..{aas.max_capacity}"
-
-
-def step_scaling_policies(aas_module: Any, backlog: Any, policy: PolicySpec) -> list[Any]:
-    """The template's StepScaling pair on the fleet's MAX backlog per instance: +1 from the threshold, +2 from
-    twice it (2 of 2 minutes); -1 after 15 minutes below the scale-in level."""
-    target = policy.target_backlog_per_instance
-    step, alarm = aas_module.StepAdjustment, aas_module.Alarm
-    scale_out = aas_module.StepScalingPolicy(
-        "step-out",
-        alarm("step-out", backlog, target, "GreaterThanOrEqualToThreshold", 2, 2),
-        (step(1, lower_bound=0, upper_bound=target), step(2, lower_bound=target)),
-        "ChangeInCapacity",
-        policy.scale_out_cooldown,
-    )
-    scale_in = aas_module.StepScalingPolicy(
-        "step-in",
-        alarm("step-in", backlog, policy.step_scale_in_backlog_per_instance, "LessThanThreshold", 15, 15),
-        (step(-1, upper_bound=0),),
-        "ChangeInCapacity",
-        policy.scale_in_cooldown,
-    )
-    return [scale_out, scale_in]
 
 
 class NativeAutoscaling:

@@ -22,6 +22,7 @@ from botocore.credentials import Credentials
 from fleetscaler import clock
 from fleetscaler.local.sagemaker_emulator import EmulatorServer, EndpointSpec, EventFaults, SageMakerEmulator
 from fleetscaler.local.scenario import EndpointScenario
+from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA_FILE = ROOT / "data" / "ddb-data.jsonl"
@@ -64,6 +65,18 @@ class ProcessOverrides:
             clock.set_clock(self._previous_clock)
             self._previous_clock = None
         reset_lambda_caches()
+
+
+# The namespace the scaling engine publishes the fleet's signal in, locally (the template's default).
+LOCAL_METRICS_NAMESPACE = "fleetscaler"
+
+
+def scaling_environment(target_backlog_per_unit: float) -> dict[str, str]:
+    """What the template gives the scaling Lambdas that the local fleet must give them too."""
+    return {
+        "TARGET_BACKLOG_PER_UNIT": f"{target_backlog_per_unit:g}",
+        "POWERTOOLS_METRICS_NAMESPACE": LOCAL_METRICS_NAMESPACE,
+    }
 
 
 class VirtualClock(clock.ManualClock):
@@ -143,8 +156,10 @@ class LocalStack:
         emulator_port: int = 0,
         gateway_port: int = 0,
         start_time: float = FLEET_EPOCH,
+        target_backlog_per_unit: float = DEFAULT_TARGET_BACKLOG_PER_UNIT,
     ) -> None:
         self.resource_name = resource_name
+        self.target_backlog_per_unit = target_backlog_per_unit
         self.table_name = table_name
         self.endpoints = endpoints
         self.strategy = strategy
@@ -186,6 +201,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "TABLE_NAME": self.table_name,
             "RESOURCE_NAME": self.resource_name,
+            **scaling_environment(self.target_backlog_per_unit),
         }
 
     @property

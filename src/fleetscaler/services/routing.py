@@ -6,13 +6,14 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from fleetscaler import clock
 from fleetscaler.aws.sagemaker import AsyncInvocation, invoke_async
 from fleetscaler.config import Settings
 from fleetscaler.dal.store import MetadataStore
 from fleetscaler.errors import ConfigurationUnusable, FleetNotFound
 from fleetscaler.logic.invocation import InvocationRequest, parse_invocation
+from fleetscaler.logic.routing import choose_endpoint
 from fleetscaler.logic.server_config import validate_server_config
-from fleetscaler.logic.wrr import pick
 
 Invoker = Callable[[str, InvocationRequest], AsyncInvocation]
 
@@ -52,6 +53,8 @@ class FleetRouter:
         # A draining endpoint never gets a request, whatever weight a hand edit left it. No weight anywhere
         # (a fleet at zero): the request waits where the fleet wakes up.
         weights = [0 if config.is_draining(i) else w for i, w in enumerate(config.weights)]
-        index = pick(weights, ticket.counter) if any(weights) else config.wake_up_index
+        # Where it finishes first, given the engine's snapshot of the queues (see logic.routing).
+        chosen = choose_endpoint(ticket.counter, weights, config.routing, clock.now())
+        index = config.wake_up_index if chosen is None else chosen
         invocation = self.invoker(config.endpoint_name(self.resource_name, index), request)
         return RoutedRequest(counter=ticket.counter, invocation=invocation)

@@ -1,8 +1,11 @@
 """A small evaluator of the intrinsic functions the fleet template uses, to read it as CloudFormation would
-for given parameters (conditions, Fn::If / AWS::NoValue, Fn::Select over the padded suffix list)."""
+for given parameters (conditions, Fn::If / AWS::NoValue, Fn::Select over the padded suffix list, Fn::Sub of
+parameters). The tests read the template with it, and the local fleet builds its Application Auto Scaling
+policies from the template's own resources with it, so the simulator runs exactly what a stack deploys."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 NO_VALUE = object()
@@ -19,6 +22,16 @@ class TemplateView:
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """The resources of that type whose condition holds, by logical id, with their properties resolved."""
+        found = {}
+        for logical_id, resource in self.template["Resources"].items():
+            if resource["Type"] == resource_type:
+                properties = self.resource(logical_id)
+                if properties is not None:
+                    found[logical_id] = properties
+        return found
 
     def resource(self, logical_id: str) -> dict[str, Any] | None:
         """The resource's properties, or None when its condition is false."""
@@ -57,4 +70,6 @@ class TemplateView:
                 return not self.resolve(value[0])
             if key == "Condition":
                 return self.condition(value)
+            if key == "Fn::Sub" and isinstance(value, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.params.get(m.group(1), m.group(0))), value)
         return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
