@@ -15,12 +15,20 @@ from fleetscaler.config import get_settings
 from fleetscaler.dal import get_store
 from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.emf import emit_counts
-from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.handlers.http import (
+    INTERNAL_ERROR_MESSAGE,
+    ApiResource,
+    answer_unmatched_requests,
+    error_response,
+    json_response,
+    status_for,
+)
 from fleetscaler.handlers.service import service_name
 from fleetscaler.services.routing import FleetRouter
 
 logger = Logger(service=service_name("fleetscaler-router"))
 app = APIGatewayRestResolver()
+FLEET = ApiResource("/endpoints/<fleet>", ("POST",), parameter="fleet")
 
 
 @functools.cache
@@ -45,7 +53,7 @@ def _request_body() -> bytes | None:
     return raw.encode("utf-8")
 
 
-@app.post("/endpoints/<fleet>")
+@app.post(FLEET.rule)
 def invoke(fleet: str) -> Response:
     routed = get_router().route(fleet, app.current_event.headers, _request_body())
     invocation = routed.invocation
@@ -76,6 +84,9 @@ def handle_domain_error(error: FleetscalerError) -> Response:
     if isinstance(error, ConfigurationUnusable):
         _count("UnusableServerConfig", "Service", "router")
     return error_response(error)
+
+
+answer_unmatched_requests(app, (FLEET,), handle_domain_error)
 
 
 @app.exception_handler(Exception)
