@@ -1,5 +1,5 @@
 """Refusals of the real router and scaling-API Lambdas behind the local API Gateway, over HTTP: paths their
-route rules do not accept, a method the Lambda does not answer."""
+route rules do not accept, a method the Lambda does not answer, control characters in InputLocation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from fleetscaler.local.gateway import DEFAULT_ROUTES, ROUTER_HANDLER, Route
+from tests.integration.conftest import request_count
 from tests.local.conftest import call
 
 
@@ -38,3 +39,25 @@ def test_a_method_the_router_does_not_answer_is_405_with_allow(table: str, start
     assert answer.status == 405
     assert answer.headers["allow"] == "POST"
     assert answer.json() == {"message": "method GET is not allowed on '/endpoints/endpoint'; use POST"}
+
+
+@pytest.mark.parametrize("character", ["\x00", "\t", "\x7f"])
+def test_input_location_with_a_control_character_is_400_over_http(
+    table: str, start_gateway: Any, sagemaker_calls: list[dict[str, Any]], character: str
+) -> None:
+    # Given the router behind the gateway
+    gateway = start_gateway(DEFAULT_ROUTES)
+    # When an HTTP request carries a control character inside InputLocation
+    answer = call(
+        "POST",
+        f"{gateway.url}/endpoints/endpoint",
+        headers={"InputLocation": f"s3://fleet-inputs/in{character}put.csv"},
+    )
+    # Then 400 names the header and the rule, before the counter or SageMaker
+    assert answer.status == 400
+    assert answer.json() == {
+        "message": f"InputLocation: must not contain control characters or line breaks, got U+{ord(character):04X} "
+        "at character 21"
+    }
+    assert request_count() == 0
+    assert sagemaker_calls == []

@@ -53,9 +53,19 @@ def _request_body() -> bytes | None:
     return raw.encode("utf-8")
 
 
+def _request_headers() -> list[tuple[str, str]]:
+    """Every header as sent, from the event itself: powertools' views fold names that differ only in case and
+    keep one value, which would hide a header sent twice with different values."""
+    event = app.current_event
+    pairs = list((event.get("headers") or {}).items())
+    for name, values in (event.get("multiValueHeaders") or {}).items():
+        pairs.extend((name, value) for value in values or ())
+    return pairs
+
+
 @app.post(FLEET.rule)
 def invoke(fleet: str) -> Response:
-    routed = get_router().route(fleet, app.current_event.headers, _request_body())
+    routed = get_router().route(fleet, _request_headers(), _request_body())
     invocation = routed.invocation
     _count("RoutedRequests", "EndpointName", invocation.endpoint_name)
     logger.info(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetscaler.aws.sagemaker import AsyncInvocation, invoke_async
 from fleetscaler.config import Settings
 from fleetscaler.dal.store import MetadataStore
 from fleetscaler.errors import ConfigurationUnusable, FleetNotFound
-from fleetscaler.logic.invocation import InvocationRequest, parse_invocation
+from fleetscaler.logic.invocation import Headers, InvocationRequest, parse_invocation
 from fleetscaler.logic.server_config import validate_server_config
 from fleetscaler.logic.wrr import pick
 
@@ -42,7 +42,7 @@ class FleetRouter:
             )
         return dimension.resource_name
 
-    def route(self, fleet: str, headers: Mapping[str, str] | None, body: bytes | None) -> RoutedRequest:
+    def route(self, fleet: str, headers: Headers | None, body: bytes | None) -> RoutedRequest:
         if fleet != self.resource_name:
             raise FleetNotFound(f"fleet {fleet!r} is not served here (this router serves {self.resource_name!r})")
         # Validate before touching the table, so a bad request costs no counter increment.
