@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from fleetscaler.errors import InvalidServerConfig
-from fleetscaler.logic.wrr import MAX_PERIOD, reduce_weights
 
 Strategy = Literal["balanced", "prioritized", "race"]
 STRATEGIES: tuple[str, ...] = ("balanced", "prioritized", "race")
@@ -200,10 +199,6 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
     if strategy not in STRATEGIES:
         problems.append(f"strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
 
-    if weights is not None and None not in weights:
-        reduced = reduce_weights([w for w in weights if w is not None])
-        if sum(reduced) > MAX_PERIOD:
-            problems.append(f"weights: after dividing by their gcd they must add up to at most {MAX_PERIOD}")
     if problems:
         raise InvalidServerConfig(problems)
 
