@@ -58,6 +58,10 @@ class MethodNotAllowed(FleetscalerError):
         self.allowed = allowed
 
 
+class NoEndpointAvailable(FleetscalerError):
+    """No endpoint of the fleet takes requests (all draining or capped at 0); the message says why."""
+
+
 class ConfigurationUnusable(FleetscalerError):
     """The server_config item is missing or invalid; the message says what to fix."""
 
@@ -87,6 +91,11 @@ class UpstreamRejected(FleetscalerError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvocationRefused(UpstreamRejected):
+    """SageMaker refused an invocation before queueing it (a validation error: the endpoint is missing or not
+    InService, ...), so sending the same request to another endpoint cannot run it twice."""
 
 
 class EndpointBusy(UpstreamRejected):

@@ -75,3 +75,20 @@ def lambda_output(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
     yield read
     for handler, stream in zip(handlers, previous, strict=True):
         handler.stream = stream  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The DynamoDB operations every client in the process makes (boto3's and pynamodb's), in order."""
+    import botocore.client
+
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            calls.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return calls

@@ -22,6 +22,7 @@ from fleetscaler.errors import (
     InputNotAllowed,
     InvalidRequest,
     MethodNotAllowed,
+    NoEndpointAvailable,
     PayloadTooLarge,
     StoreUnavailable,
     Throttled,
@@ -38,6 +39,7 @@ STATUS_BY_ERROR: tuple[tuple[type[FleetscalerError], int], ...] = (
     (Throttled, 429),
     (UpstreamRejected, 502),
     (ConfigurationUnusable, 503),
+    (NoEndpointAvailable, 503),
     (StoreUnavailable, 503),
 )
 

@@ -67,6 +67,14 @@ def _request_headers() -> list[tuple[str, str]]:
 def invoke(fleet: str) -> Response:
     routed = get_router().route(fleet, _request_headers(), _request_body())
     invocation = routed.invocation
+    if routed.refusal is not None:
+        logger.warning(
+            "endpoint refused the request; sent to the next one",
+            refused_by=routed.refusal.endpoint_name,
+            reason=routed.refusal.reason,
+            endpoint_name=invocation.endpoint_name,
+        )
+        _count("RefusedRequests", "EndpointName", routed.refusal.endpoint_name)
     _count("RoutedRequests", "EndpointName", invocation.endpoint_name)
     logger.info(
         "routed request",
