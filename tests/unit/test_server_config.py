@@ -85,6 +85,10 @@ def test_missing_weights_is_reported() -> None:
     raw = valid()
     del raw["weights"]
     assert "weights: is required (one whole number >= 0 per server)" in problems_of(raw)
+    # A null stands for a missing attribute, in both views (it used to end in an AssertionError)
+    assert problems_of(valid(weights=None)) == ["weights: is required (one whole number >= 0 per server)"]
+    with pytest.raises(InvalidServerConfig, match="weights: is required"):
+        validate_routing_config(valid(weights=None))
 
 
 def test_endpoint_name_longer_than_sagemaker_allows() -> None:

@@ -251,7 +251,7 @@ def _routing_attributes(raw: Mapping[str, Any], resource_name: str | None, probl
     count = len(servers_raw) if isinstance(servers_raw, Sequence) and not isinstance(servers_raw, str) else 0
 
     weights = _int_list(raw, "weights", count, 0, problems)
-    if weights is None and "weights" not in raw:
+    if raw.get("weights") is None:
         problems.append("weights: is required (one whole number >= 0 per server)")
     draining = _draining(raw, servers, problems)
     return _RoutingAttributes(servers, count, weights, draining)
