@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
+# A message quotes what the caller sent; a value longer than this is cut (an answer or log line never
+# repeats a 10,000-character id). URIs, ARNs and names of ordinary length stay whole.
+LONGEST_QUOTED_VALUE = 200
+SHORTENED_VALUE_KEEPS = 100
+_LONG_VALUE_RE = re.compile(rf"[^\s'\"]{{{LONGEST_QUOTED_VALUE + 1},}}")
+
+
+def shorten_long_values(message: str) -> str:
+    """`message` with every run of more than 200 non-space characters cut to its first 100 and its length,
+    e.g. `'xxxx... (10000 characters)'`."""
+    return _LONG_VALUE_RE.sub(
+        lambda match: f"{match.group()[:SHORTENED_VALUE_KEEPS]}... ({len(match.group())} characters)", message
+    )
+
 
 class FleetscalerError(Exception):
-    """Base of every error the product raises on purpose."""
+    """Base of every error the product raises on purpose. Its message is what answers and logs show."""
 
     def __init__(self, message: str) -> None:
+        message = shorten_long_values(message)
         super().__init__(message)
         self.message = message
 
@@ -29,7 +46,20 @@ class InputNotAllowed(FleetscalerError):
 
 
 class FleetNotFound(FleetscalerError):
-    """The fleet (resourceName) or scalable dimension asked for does not exist."""
+    """What the request names does not exist: the fleet (resourceName), the scalable dimension, or any
+    resource of the API at that path."""
+
+
+class MethodNotAllowed(FleetscalerError):
+    """The path exists but does not answer this HTTP method; `allowed` lists the methods it answers."""
+
+    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
+class NoEndpointAvailable(FleetscalerError):
+    """No endpoint of the fleet takes requests (all draining or capped at 0); the message says why."""
 
 
 class ConfigurationUnusable(FleetscalerError):
@@ -61,6 +91,11 @@ class UpstreamRejected(FleetscalerError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvocationRefused(UpstreamRejected):
+    """SageMaker refused an invocation before queueing it (a validation error: the endpoint is missing or not
+    InService, ...), so sending the same request to another endpoint cannot run it twice."""
 
 
 class EndpointBusy(UpstreamRejected):

@@ -13,23 +13,8 @@ from botocore.exceptions import ClientError
 
 from fleetscaler.handlers.router import handler
 from tests.conftest import TABLE
-
-
-def call(event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    response = handler(event, context)
-    headers = dict(response.get("headers") or {})
-    headers.update({k: v[-1] for k, v in (response.get("multiValueHeaders") or {}).items()})
-    return response["statusCode"], json.loads(response["body"]), headers
-
-
-def set_config(**attrs: Any) -> None:
-    table = boto3.resource("dynamodb").Table(TABLE)
-    table.update_item(
-        Key={"id": "server_config"},
-        UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in attrs),
-        ExpressionAttributeNames={f"#{k}": k for k in attrs},
-        ExpressionAttributeValues={f":{k}": v for k, v in attrs.items()},
-    )
+from tests.integration.conftest import call_router as call
+from tests.integration.conftest import set_config
 
 
 def test_routes_by_weight_and_passes_only_allowed_headers(

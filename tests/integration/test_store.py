@@ -1,4 +1,4 @@
-"""The metadata store's optimistic locking on server_config."""
+"""The metadata store's optimistic locking on server_config, and the router's counter."""
 
 from __future__ import annotations
 
@@ -42,3 +42,18 @@ def test_none_removes_an_optional_attribute(table: str) -> None:
     store.update_server_config({"max_instance_count": None}, expected_version=1)
     read = store.get_versioned_server_config()
     assert read is not None and "max_instance_count" not in read.config
+
+
+def test_a_counter_value_goes_back_only_while_no_later_one_was_taken(table: str) -> None:
+    # Given two requests that took values 0 and 1, both failing
+    store = get_store()
+    first, second = store.next_route(), store.next_route()
+    # When the first gives its value back / Then it cannot: value 1 is taken, going back would hand it out twice
+    assert store.give_back_route(first) is False
+    # When the second gives its value back / Then it can: the next request takes 1 again, as if it never came
+    assert store.give_back_route(second) is True
+    assert store.give_back_route(second) is False  # and only once
+    assert store.next_route().counter == 1
+    # And config writers are not disturbed: the version is untouched
+    read = store.get_versioned_server_config()
+    assert read is not None and read.version == 1

@@ -102,6 +102,7 @@ policy:
   step_scale_in_backlog_per_instance: 1
   scale_out_cooldown: 60
   scale_in_cooldown: 60
+  wake_up: false             # the step pair alone (the shortfall step would answer the overload first)
 expect: {lost: 0}
 """
 
@@ -114,7 +115,7 @@ def test_simulate_with_the_templates_step_scaling_policy(tmp_path: Path, capsys:
     status = main(["simulate", str(scenario), "--policy", "StepScaling", "--out", str(tmp_path / "o"), "--quiet"])
     printed = capsys.readouterr().out
     assert status == 0, printed
-    assert "step scaling: out at backlog per instance >= 3, in below 1" in printed
+    assert "step scaling on the fleet's backlog per unit: out at >= 3, in below 1, capacity" in printed
     # Then it scales out by the big step (+2: backlog per instance at least twice the threshold)
     assert re.search(r"desired +1 -> 3 +Successful", printed), printed
     # And back in one unit at a time once the backlog stayed low for 15 minutes

@@ -182,10 +182,11 @@ def test_a_scheduled_event_reaches_the_endpoint_state_lambda_every_fleet_minute(
     monkeypatch.setattr(simulator, "endpoint_state_sink", recording_sink)
     # When the small scenario (13 minutes of fleet time) runs
     Simulation(parse_scenario(SMALL, "small.yaml")).run()
-    # Then one Scheduled Event arrived per fleet minute, shaped like the sample, and today's handler ignores it
+    # Then one Scheduled Event arrived per fleet minute, shaped like the sample, and each published the fleet's
+    # scaling signal
     scheduled = [answer for kind, answer in answers if kind == "Scheduled Event"]
     assert len(scheduled) == 14
-    assert all(answer["handled"] is False for answer in scheduled)
+    assert all(answer["handled"] is True and "CapacityShortfallUnits" in answer["signal"] for answer in scheduled)
     sample = json.loads((EVENTS / "eventbridge_scheduled_event.json").read_text())
     event = scheduled_event(1_800_000_060.0)
     assert set(event) == set(sample) and event["source"] == sample["source"] == "aws.events"

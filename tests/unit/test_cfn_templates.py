@@ -225,7 +225,7 @@ def test_state_change_rule_matches_the_fleet_prefix_with_dlq_and_retries(fleet: 
     rule = view(fleet).resource("EndpointStateRule")
     assert rule is not None
     assert rule["EventPattern"]["detail-type"] == ["SageMaker Endpoint State Change"]
-    assert rule["EventPattern"]["detail"]["EndpointName"] == [{"prefix": {"Fn::Sub": "${ResourceName}-"}}]
+    assert rule["EventPattern"]["detail"]["EndpointName"] == [{"prefix": "fleet-"}]
     (target,) = rule["Targets"]
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EndpointStateDeadLetterQueue", "Arn"]}}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0

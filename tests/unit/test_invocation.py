@@ -85,3 +85,107 @@ def test_input_outside_allowed_prefixes_is_refused() -> None:
 def test_bucket_prefix_does_not_match_a_longer_bucket_name() -> None:
     assert not input_location_allowed("s3://shared-evil/x.csv", ("s3://shared",))
     assert input_location_allowed("s3://shared/x.csv", ("s3://shared",))
+
+
+@pytest.mark.parametrize("character", ["\x00", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\u2028"])
+@pytest.mark.parametrize("header", ["InputLocation", "X-Amzn-SageMaker-InputLocation"])
+def test_input_location_with_a_control_character_is_400_naming_the_header(header: str, character: str) -> None:
+    # Given an S3 location with a control character or line break inside it
+    with pytest.raises(InvalidRequest) as caught:
+        parse_invocation({header: f"s3://inputs/a{character}b.csv"}, None)
+    # Then the header as sent and the rule are named, with the character and where it is
+    assert caught.value.message == (
+        f"{header}: must not contain control characters or line breaks, got U+{ord(character):04X} at character 14"
+    )
+
+
+def test_sagemakers_own_header_names_are_understood() -> None:
+    # Given a client moving from direct InvokeEndpointAsync calls, with SageMaker's header names
+    request = parse_invocation(
+        {
+            "X-Amzn-SageMaker-InputLocation": "s3://inputs/a.csv",
+            "X-Amzn-SageMaker-Content-Type": "text/csv",
+            "X-Amzn-SageMaker-Accept": "application/json",
+            "X-Amzn-SageMaker-Custom-Attributes": "trace=1",
+            "X-Amzn-SageMaker-Inference-Id": "req-1",
+            "x-amzn-sagemaker-requestttlseconds": "600",
+            "X-Amzn-SageMaker-InvocationTimeoutSeconds": "30",
+        },
+        None,
+    )
+    # Then each reaches its parameter
+    assert request.params == {
+        "InputLocation": "s3://inputs/a.csv",
+        "ContentType": "text/csv",
+        "Accept": "application/json",
+        "CustomAttributes": "trace=1",
+        "InferenceId": "req-1",
+        "RequestTTLSeconds": 600,
+        "InvocationTimeoutSeconds": 30,
+    }
+
+
+def test_an_inline_body_takes_its_content_type_from_the_standard_header() -> None:
+    assert parse_invocation({"Content-Type": "application/json"}, b"{}").params == {"ContentType": "application/json"}
+
+
+def test_an_explicit_content_type_wins_over_the_http_one() -> None:
+    # Given a binary-safe transport type (BinaryMediaTypes) and the input's own type, as `fleetscaler invoke` sends
+    headers = {"Content-Type": "application/octet-stream", "ContentType": "text/csv"}
+    # Then SageMaker gets the input's type, not the transport's
+    assert parse_invocation(headers, b"1,2,3").params == {"ContentType": "text/csv"}
+
+
+def test_content_type_of_an_empty_http_body_is_not_the_inputs_type() -> None:
+    # Content-Type describes the HTTP body; with InputLocation there is none, so it says nothing of the input
+    assert parse_invocation({**S3, "Content-Type": "application/json"}, None).params == {
+        "InputLocation": "s3://inputs/a.csv"
+    }
+
+
+def test_sagemakers_accept_wins_over_the_accept_http_clients_add_on_their_own() -> None:
+    headers = {**S3, "Accept": "*/*", "X-Amzn-SageMaker-Accept": "application/json"}
+    assert parse_invocation(headers, None).params["Accept"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (
+            [("InputLocation", "s3://inputs/a.csv"), ("X-Amzn-SageMaker-InputLocation", "s3://inputs/b.csv")],
+            "InputLocation: the headers InputLocation and X-Amzn-SageMaker-InputLocation carry different values; "
+            "send one of them",
+        ),
+        (
+            [*S3.items(), ("ContentType", "text/csv"), ("contenttype", "application/json")],
+            "ContentType: the headers ContentType and contenttype carry different values; send one of them",
+        ),
+        (
+            [*S3.items(), ("RequestTTLSeconds", "600"), ("RequestTTLSeconds", "700")],
+            "RequestTTLSeconds: the header RequestTTLSeconds is sent more than once with different values; "
+            "send it once",
+        ),
+        (
+            [*S3.items(), ("Accept", "text/csv"), ("Accept", "application/json")],
+            "Accept: the header Accept is sent more than once with different values; send it once",
+        ),
+    ],
+)
+def test_headers_that_disagree_are_400_naming_both(headers: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_invocation(headers, None)
+    assert caught.value.message == message
+
+
+def test_headers_that_agree_are_fine() -> None:
+    headers = [
+        ("InputLocation", "s3://inputs/a.csv"),
+        ("X-Amzn-SageMaker-InputLocation", "s3://inputs/a.csv"),
+        ("inputlocation", "s3://inputs/a.csv"),
+    ]
+    assert parse_invocation(headers, None).params == {"InputLocation": "s3://inputs/a.csv"}
+
+
+def test_messages_name_the_header_as_the_caller_spelt_it() -> None:
+    with pytest.raises(InvalidRequest, match=r"^X-Amzn-SageMaker-RequestTTLSeconds: must be from 60 to 21600"):
+        parse_invocation({**S3, "X-Amzn-SageMaker-RequestTTLSeconds": "5"}, None)

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetscaler.logic.wrr import pick, reduce_weights, smooth_wrr_sequence
+from fleetscaler.logic.wrr import (
+    MAX_PERIOD,
+    period_weights,
+    pick,
+    pick_with_fallback,
+    reduce_weights,
+    smooth_wrr_sequence,
+)
 
 weights_st = st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=8)
 
@@ -84,3 +91,61 @@ def test_any_full_period_window_is_exact(weights: list[int], start: int) -> None
     counts = Counter(pick(weights, c) for c in range(start, start + sum(reduced)))
     # Then each endpoint got exactly its weight
     assert all(counts.get(i, 0) == w for i, w in enumerate(reduced))
+
+
+def test_a_million_request_period_is_scaled_down_to_a_bounded_one() -> None:
+    # Given weights whose period would be a million requests (614 ms to build on a cold container)
+    weights = [500_000, 499_999, 1]
+    # When the sequence is built / Then it is at most MAX_PERIOD long and keeps every endpoint with weight
+    period = smooth_wrr_sequence(weights)
+    assert len(period) <= MAX_PERIOD
+    assert period_weights(weights) == (4999, 4999, 1)
+    assert Counter(period) == {0: 4999, 1: 4999, 2: 1}
+
+
+big_weights_st = st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=12).filter(any)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weights=big_weights_st)
+def test_any_weights_build_a_bounded_period_with_shares_within_the_documented_precision(weights: list[int]) -> None:
+    bounded = period_weights(weights)
+    # The work per weight set is bounded: one step per request of the period
+    assert sum(bounded) <= MAX_PERIOD
+    # An endpoint keeps weight if and only if it had some
+    assert [w > 0 for w in bounded] == [w > 0 for w in weights]
+    # Each share is within n / (MAX_PERIOD - n) of the exact one
+    n, total, bounded_total = len(weights), sum(weights), sum(bounded)
+    for exact, scaled in zip(weights, bounded, strict=True):
+        assert abs(scaled / bounded_total - exact / total) < n / (MAX_PERIOD - n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weights=st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=8))
+def test_weights_that_fit_are_followed_exactly(weights: list[int]) -> None:
+    # Weights up to the bound (the engine's serving capacity always is) are only divided by their gcd
+    if sum(reduce_weights(weights)) <= MAX_PERIOD:
+        assert period_weights(weights) == reduce_weights(weights)
+
+
+def test_fallback_is_the_next_other_endpoint_of_the_sequence() -> None:
+    # Given weights 5,3,2: one period is 0 1 0 2 0 1 0 2 1 0
+    # Then the fallback of each position is the next different endpoint after it, wrapping around
+    choices = [pick_with_fallback([5, 3, 2], c) for c in range(10, 20)]
+    assert choices == [(0, 1), (1, 0), (0, 2), (2, 0), (0, 1), (1, 0), (0, 2), (2, 1), (1, 0), (0, 1)]
+
+
+def test_no_fallback_when_one_endpoint_has_all_the_weight() -> None:
+    assert pick_with_fallback([0, 4, 0], 3) == (1, None)
+    assert pick_with_fallback([0, 0, 0], 3) == (0, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(weights=weights_st.filter(any), counter=st.integers(min_value=0, max_value=10**12))
+def test_fallback_is_another_endpoint_with_weight_whenever_there_is_one(weights: list[int], counter: int) -> None:
+    chosen, fallback = pick_with_fallback(weights, counter)
+    assert chosen == pick(weights, counter)
+    if sum(1 for w in weights if w) > 1:
+        assert fallback is not None and fallback != chosen and weights[fallback] > 0
+    else:
+        assert fallback is None

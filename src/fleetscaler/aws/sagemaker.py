@@ -14,11 +14,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleetscaler.errors import EndpointBusy, Throttled, UpstreamRejected
+from fleetscaler.errors import EndpointBusy, InvocationRefused, Throttled, UpstreamRejected
 from fleetscaler.logic.invocation import InvocationRequest
 from fleetscaler.logic.scaling import MISSING, EndpointObservation
 
 THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+# InvokeEndpointAsync's validation error (HTTP 400; the runtime says ValidationError, e.g. "Endpoint x of
+# account n not found.") comes before anything is queued: the endpoint is missing or not InService, or the
+# request itself is refused. Either way nothing runs, so another endpoint may be tried.
+REFUSED_BEFORE_QUEUEING = frozenset({"ValidationError", "ValidationException"})
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 
 
@@ -71,10 +75,15 @@ def translate_client_error(exc: ClientError, action: str) -> Exception:
 
 
 def invoke_async(endpoint_name: str, request: InvocationRequest) -> AsyncInvocation:
+    """Queue the request on the endpoint. Raises InvocationRefused (nothing was queued), Throttled, or
+    UpstreamRejected (anything else, including a connection lost after sending: it may have been queued)."""
     try:
         response = runtime_client().invoke_endpoint_async(**request.to_api_kwargs(endpoint_name))
     except ClientError as exc:
-        raise translate_client_error(exc, f"InvokeEndpointAsync on {endpoint_name}") from exc
+        error = translate_client_error(exc, f"InvokeEndpointAsync on {endpoint_name}")
+        if isinstance(error, UpstreamRejected) and error.code in REFUSED_BEFORE_QUEUEING:
+            error = InvocationRefused(error.message, code=error.code)
+        raise error from exc
     except BotoCoreError as exc:
         raise UpstreamRejected(f"SageMaker could not be reached for {endpoint_name}: {exc}") from exc
     return AsyncInvocation(

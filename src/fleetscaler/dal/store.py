@@ -157,6 +157,26 @@ class MetadataStore:
         counter = int(item.request_count or 1) - 1
         return RouteTicket(counter=counter, config=server_config_to_dict(item))
 
+    def give_back_route(self, ticket: RouteTicket) -> bool:
+        """Return a failed request's counter value, if no request has taken a later one since.
+
+        One conditional UpdateItem: the counter goes back only while it still stands right after the ticket, so
+        the sequence then reads as if the request never came, and a value is never handed out twice. Returns
+        False when another request was faster (the value stays spent: a gap of one in the sequence).
+        """
+        item = ServerConfigItem(SERVER_CONFIG_ID)
+        with translate_errors(self.table_name):
+            try:
+                item.update(
+                    actions=[ServerConfigItem.request_count.add(-1)],
+                    condition=ServerConfigItem.request_count == ticket.counter + 1,
+                )
+            except UpdateError as exc:
+                if _error_code(exc) == CONDITION_FAILED:
+                    return False
+                raise
+        return True
+
     def get_server_config(self) -> dict[str, Any] | None:
         with translate_errors(self.table_name):
             try:

@@ -15,12 +15,20 @@ from fleetscaler.config import get_settings
 from fleetscaler.dal import get_store
 from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.emf import emit_counts
-from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.handlers.http import (
+    INTERNAL_ERROR_MESSAGE,
+    ApiResource,
+    answer_unmatched_requests,
+    error_response,
+    json_response,
+    status_for,
+)
 from fleetscaler.handlers.service import service_name
 from fleetscaler.services.routing import FleetRouter
 
 logger = Logger(service=service_name("fleetscaler-router"))
 app = APIGatewayRestResolver()
+FLEET = ApiResource("/endpoints/<fleet>", ("POST",), parameter="fleet")
 
 
 @functools.cache
@@ -45,10 +53,28 @@ def _request_body() -> bytes | None:
     return raw.encode("utf-8")
 
 
-@app.post("/endpoints/<fleet>")
+def _request_headers() -> list[tuple[str, str]]:
+    """Every header as sent, from the event itself: powertools' views fold names that differ only in case and
+    keep one value, which would hide a header sent twice with different values."""
+    event = app.current_event
+    pairs = list((event.get("headers") or {}).items())
+    for name, values in (event.get("multiValueHeaders") or {}).items():
+        pairs.extend((name, value) for value in values or ())
+    return pairs
+
+
+@app.post(FLEET.rule)
 def invoke(fleet: str) -> Response:
-    routed = get_router().route(fleet, app.current_event.headers, _request_body())
+    routed = get_router().route(fleet, _request_headers(), _request_body())
     invocation = routed.invocation
+    if routed.refusal is not None:
+        logger.warning(
+            "endpoint refused the request; sent to the next one",
+            refused_by=routed.refusal.endpoint_name,
+            reason=routed.refusal.reason,
+            endpoint_name=invocation.endpoint_name,
+        )
+        _count("RefusedRequests", "EndpointName", routed.refusal.endpoint_name)
     _count("RoutedRequests", "EndpointName", invocation.endpoint_name)
     logger.info(
         "routed request",
@@ -76,6 +102,9 @@ def handle_domain_error(error: FleetscalerError) -> Response:
     if isinstance(error, ConfigurationUnusable):
         _count("UnusableServerConfig", "Service", "router")
     return error_response(error)
+
+
+answer_unmatched_requests(app, (FLEET,), handle_domain_error)
 
 
 @app.exception_handler(Exception)

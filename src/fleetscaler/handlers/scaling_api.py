@@ -18,12 +18,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.errors import ConcurrentModification, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
-from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, error_response, json_response, status_for
+from fleetscaler.handlers.http import (
+    INTERNAL_ERROR_MESSAGE,
+    ApiResource,
+    answer_unmatched_requests,
+    error_response,
+    json_response,
+    status_for,
+)
 from fleetscaler.handlers.service import service_name
 from fleetscaler.services.scaling import DimensionView, get_engine
 
 logger = Logger(service=service_name("fleetscaler-scaling-api"))
 app = APIGatewayRestResolver()
+DIMENSION = ApiResource(
+    "/scalableTargetDimensions/<dimension_id>", ("GET", "PATCH"), parameter="scalableTargetDimensionId"
+)
 
 
 def _json_body() -> Any:
@@ -52,7 +62,7 @@ def _log_warnings(view: DimensionView) -> None:
         logger.warning(warning)
 
 
-@app.get("/scalableTargetDimensions/<dimension_id>")
+@app.get(DIMENSION.rule)
 def get_dimension(dimension_id: str) -> Response:
     view = get_engine().get(dimension_id)
     _log_warnings(view)
@@ -63,7 +73,7 @@ def get_dimension(dimension_id: str) -> Response:
     return json_response(200, view.to_response())
 
 
-@app.patch("/scalableTargetDimensions/<dimension_id>")
+@app.patch(DIMENSION.rule)
 def patch_dimension(dimension_id: str) -> Response:
     view = get_engine().set_desired(dimension_id, _json_body())
     _log_warnings(view)
@@ -95,6 +105,9 @@ def handle_domain_error(error: FleetscalerError) -> Response:
     if isinstance(error, ConcurrentModification):
         response.headers["Retry-After"] = str(RACE_RETRY_AFTER_SECONDS)
     return response
+
+
+answer_unmatched_requests(app, (DIMENSION,), handle_domain_error)
 
 
 @app.exception_handler(Exception)

@@ -92,6 +92,13 @@ class InMemoryMetadataStore(MetadataStore):
 
     # -- server_config ---------------------------------------------------------------------------------------
 
+    def give_back_route(self, ticket: RouteTicket) -> bool:
+        item = self.items.get(SERVER_CONFIG_ID)
+        if item is None or int(item.get("request_count") or 0) != ticket.counter + 1:
+            return False
+        item["request_count"] = ticket.counter
+        return True
+
     def get_server_config(self) -> dict[str, Any] | None:
         item = self.items.get(SERVER_CONFIG_ID)
         return None if item is None else self._fields(item, SERVER_CONFIG_FIELDS)

@@ -1,13 +1,14 @@
 """Turn a router request (headers + optional body) into validated InvokeEndpointAsync parameters.
 
-Only the headers SageMaker's InvokeEndpointAsync understands are passed on; everything else a caller
-sends (Authorization, cookies, tracing) is dropped here and never logged.
+Only the headers that carry an InvokeEndpointAsync parameter are read; everything else a caller sends
+(Authorization, cookies, tracing) is dropped here and never logged.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +21,52 @@ MAX_INFERENCE_ID = 64
 TTL_RANGE = (60, 21600)
 TIMEOUT_RANGE = (1, 3600)
 
-# Header name -> InvokeEndpointAsync parameter. Header names are matched case-insensitively.
-ALLOWED_HEADERS: tuple[str, ...] = (
-    "InputLocation",
-    "ContentType",
-    "Accept",
-    "CustomAttributes",
-    "InferenceId",
-    "RequestTTLSeconds",
-    "InvocationTimeoutSeconds",
+
+@dataclass(frozen=True)
+class HeaderParameter:
+    """An InvokeEndpointAsync parameter and the request headers that carry it (names match in any case).
+
+    `headers`: the router's own name, then SageMaker's (what clients of InvokeEndpointAsync send, as in
+    botocore's sagemaker-runtime model); all must agree. `http_header`: a standard HTTP header that HTTP
+    clients may send on their own (curl and requests send `Accept: */*`), used only when none of `headers` is,
+    and with `body_only` only when the request carries an inline body (Content-Type describes that body).
+    """
+
+    name: str
+    headers: tuple[str, ...]
+    http_header: str | None = None
+    body_only: bool = False
+
+
+HEADER_PARAMETERS: tuple[HeaderParameter, ...] = (
+    HeaderParameter("InputLocation", ("InputLocation", "X-Amzn-SageMaker-InputLocation")),
+    HeaderParameter("ContentType", ("ContentType", "X-Amzn-SageMaker-Content-Type"), "Content-Type", body_only=True),
+    HeaderParameter("Accept", ("X-Amzn-SageMaker-Accept",), "Accept"),
+    HeaderParameter("CustomAttributes", ("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes")),
+    HeaderParameter("InferenceId", ("InferenceId", "X-Amzn-SageMaker-Inference-Id")),
+    HeaderParameter("RequestTTLSeconds", ("RequestTTLSeconds", "X-Amzn-SageMaker-RequestTTLSeconds")),
+    HeaderParameter(
+        "InvocationTimeoutSeconds", ("InvocationTimeoutSeconds", "X-Amzn-SageMaker-InvocationTimeoutSeconds")
+    ),
 )
-_BY_LOWER = {name.lower(): name for name in ALLOWED_HEADERS}
+# Every header name the router reads; no other header is ever forwarded or logged.
+ALLOWED_HEADERS: tuple[str, ...] = tuple(
+    name
+    for parameter in HEADER_PARAMETERS
+    for name in (*parameter.headers, *((parameter.http_header,) if parameter.http_header else ()))
+)
+_ALLOWED_LOWER = frozenset(name.lower() for name in ALLOWED_HEADERS)
+
+# Headers as API Gateway gives them: a mapping, or (name, value) pairs when a name may repeat.
+Headers = Mapping[str, str | None] | Iterable[tuple[str, str | None]]
+
+
+@dataclass(frozen=True)
+class HeaderValue:
+    """A parameter's value and the header name it came under, as the caller spelt it (for messages)."""
+
+    value: str
+    header: str
 
 
 @dataclass(frozen=True)
@@ -47,13 +83,42 @@ class InvocationRequest:
         return kwargs
 
 
-def allowed_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """The allowed headers, under their canonical names; everything else is dropped."""
-    picked: dict[str, str] = {}
-    for name, value in (headers or {}).items():
-        canonical = _BY_LOWER.get(name.lower())
-        if canonical is not None and value is not None:
-            picked[canonical] = value
+def _allowed_pairs(headers: Headers | None) -> list[tuple[str, str]]:
+    """The (name, value) pairs of allowed headers; every other header is dropped here."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return [(name, value) for name, value in pairs if value is not None and name.lower() in _ALLOWED_LOWER]
+
+
+def _one_value(parameter: str, sent: list[tuple[str, str]]) -> HeaderValue:
+    """The value the headers in `sent` agree on; InvalidRequest naming them when they do not."""
+    if len({value for _, value in sent}) > 1:
+        names = list(dict.fromkeys(name for name, _ in sent))
+        if len(names) == 1:
+            rule = f"the header {names[0]} is sent more than once with different values; send it once"
+        else:
+            rule = f"the headers {' and '.join(names)} carry different values; send one of them"
+        raise InvalidRequest(parameter, rule)
+    name, value = sent[0]
+    return HeaderValue(value, name)
+
+
+def allowed_headers(headers: Headers | None, *, inline_body: bool = False) -> dict[str, HeaderValue]:
+    """Each InvokeEndpointAsync parameter the request's headers carry, by parameter name.
+
+    A parameter's own headers win over its standard HTTP header, which counts only when none of them is sent
+    (and Content-Type only for an inline body). Raises InvalidRequest when the headers that count for one
+    parameter carry different values (two spellings, or one header repeated); equal values are fine.
+    """
+    pairs = _allowed_pairs(headers)
+    picked: dict[str, HeaderValue] = {}
+    for parameter in HEADER_PARAMETERS:
+        own = {name.lower() for name in parameter.headers}
+        sent = [(name, value) for name, value in pairs if name.lower() in own]
+        http_header = parameter.http_header if inline_body or not parameter.body_only else None
+        if not sent and http_header is not None:
+            sent = [(name, value) for name, value in pairs if name.lower() == http_header.lower()]
+        if sent:
+            picked[parameter.name] = _one_value(parameter.name, sent)
     return picked
 
 
@@ -98,38 +163,54 @@ def input_location_allowed(location: str, prefixes: Sequence[str]) -> bool:
     return False
 
 
-def _check_s3_uri(location: str) -> None:
+def _no_control_characters(field: str, value: str) -> None:
+    """Refuse control characters (C0, DEL, C1) and Unicode line breaks: SageMaker's pattern for the location
+    stops at a line break, and none of them belongs in a URI."""
+    for position, ch in enumerate(value, start=1):
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            raise InvalidRequest(
+                field,
+                f"must not contain control characters or line breaks, got U+{ord(ch):04X} at character {position}",
+            )
+
+
+def _check_s3_uri(field: str, location: str) -> None:
     if len(location) > MAX_INPUT_LOCATION:
-        raise InvalidRequest("InputLocation", f"must be at most {MAX_INPUT_LOCATION} characters")
+        raise InvalidRequest(field, f"must be at most {MAX_INPUT_LOCATION} characters")
     if not location.startswith("s3://"):
-        raise InvalidRequest("InputLocation", "must be an s3://bucket/key URI")
+        raise InvalidRequest(field, "must be an s3://bucket/key URI")
     bucket, _, key = location[len("s3://") :].partition("/")
     if not bucket or not key:
-        raise InvalidRequest("InputLocation", "must be an s3://bucket/key URI naming an object")
+        raise InvalidRequest(field, "must be an s3://bucket/key URI naming an object")
 
 
 def parse_invocation(
-    headers: Mapping[str, str] | None,
+    headers: Headers | None,
     body: bytes | None,
     allowed_prefixes: Sequence[str] = (),
 ) -> InvocationRequest:
-    """Validate a router request. Raises InvalidRequest (400), InputNotAllowed (403), PayloadTooLarge (413)."""
-    picked = allowed_headers(headers)
-    params: dict[str, Any] = {}
+    """Validate a router request. Raises InvalidRequest (400), InputNotAllowed (403), PayloadTooLarge (413).
+
+    Messages name the header as the caller spelt it (e.g. X-Amzn-SageMaker-InputLocation).
+    """
     body = body or None
+    picked = allowed_headers(headers, inline_body=body is not None)
+    params: dict[str, Any] = {}
 
     location = picked.get("InputLocation")
     if location is not None:
-        location = location.strip()
+        field = location.header
+        _no_control_characters(field, location.value)
+        value = location.value.strip()
         if body is not None:
-            raise InvalidRequest("InputLocation", "send either an InputLocation header or an inline body, not both")
-        _check_s3_uri(location)
-        if not input_location_allowed(location, allowed_prefixes):
+            raise InvalidRequest(field, "send either an InputLocation header or an inline body, not both")
+        _check_s3_uri(field, value)
+        if not input_location_allowed(value, allowed_prefixes):
             raise InputNotAllowed(
-                f"InputLocation: {location!r} is outside the allowed input prefixes "
+                f"{field}: {value!r} is outside the allowed input prefixes "
                 f"({', '.join(allowed_prefixes)}); SageMaker may only read inputs from those locations"
             )
-        params["InputLocation"] = location
+        params["InputLocation"] = value
     elif body is None:
         raise InvalidRequest("InputLocation", "header is required unless the request carries an inline body")
     elif len(body) > MAX_INLINE_BODY_BYTES:
@@ -140,16 +221,14 @@ def parse_invocation(
 
     for name in ("ContentType", "Accept", "CustomAttributes"):
         if name in picked:
-            params[name] = _printable_ascii(name, picked[name], MAX_TEXT_HEADER)
+            params[name] = _printable_ascii(picked[name].header, picked[name].value, MAX_TEXT_HEADER)
     if "InferenceId" in picked:
-        value = _printable_ascii("InferenceId", picked["InferenceId"], MAX_INFERENCE_ID)
+        field = picked["InferenceId"].header
+        value = _printable_ascii(field, picked["InferenceId"].value, MAX_INFERENCE_ID)
         if value[0] == " ":
-            raise InvalidRequest("InferenceId", "must not start with a space")
+            raise InvalidRequest(field, "must not start with a space")
         params["InferenceId"] = value
-    if "RequestTTLSeconds" in picked:
-        params["RequestTTLSeconds"] = _integer("RequestTTLSeconds", picked["RequestTTLSeconds"], *TTL_RANGE)
-    if "InvocationTimeoutSeconds" in picked:
-        params["InvocationTimeoutSeconds"] = _integer(
-            "InvocationTimeoutSeconds", picked["InvocationTimeoutSeconds"], *TIMEOUT_RANGE
-        )
+    for name, bounds in (("RequestTTLSeconds", TTL_RANGE), ("InvocationTimeoutSeconds", TIMEOUT_RANGE)):
+        if name in picked:
+            params[name] = _integer(picked[name].header, picked[name].value, *bounds)
     return InvocationRequest(params=params, body=body)

@@ -1,20 +1,26 @@
-"""The fleet's `server_config` item as a validated domain object.
+"""The fleet's `server_config` item as validated domain objects.
 
 Operators edit this item by hand, so every rule lives here, once, and every message says what to fix.
-The Lambdas and the CLI all validate through `validate_server_config`.
+Two views, one set of rules:
+
+- `validate_routing_config`: what the router reads (servers, weights, draining) checked strictly; a broken
+  attribute only the scaling engine uses never stops routing.
+- `validate_server_config`: every rule, the routing ones with the same words, plus the engine's attributes
+  and unknown (misspelt) attributes. The scaling engine and the CLI validate through it.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from fleetscaler.errors import InvalidServerConfig
-from fleetscaler.logic.routing import RoutingHints, parse_routing_hints
-from fleetscaler.logic.wrr import MAX_PERIOD, reduce_weights
+from fleetscaler.errors import InvalidServerConfig, NoEndpointAvailable
+from fleetscaler.logic.routing import RoutingHints, choose_endpoint, parse_routing_hints
+from fleetscaler.logic.wrr import pick_with_fallback
 
 Strategy = Literal["balanced", "prioritized", "race"]
 STRATEGIES: tuple[str, ...] = ("balanced", "prioritized", "race")
@@ -26,38 +32,44 @@ SERVER_SUFFIX_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 MAX_ENDPOINT_NAME = 63
 
 OPTIONAL_LISTS = ("capacity_units", "max_instance_count")
+# The item's attributes, by who reads them. Anything else on the item is a mistake (a misspelt name).
+ROUTING_ATTRIBUTES = ("servers", "weights", "draining")
+ENGINE_ATTRIBUTES = ("current_instance_count", "capacity_units", "max_instance_count", "strategy")
+# Written by the product itself: the key, the router's counter, the writers' lock, remove-endpoint's notes, the
+# engine's snapshot of the queues (read by the router; an unreadable one is ignored and replaced, never fatal).
+BOOKKEEPING_ATTRIBUTES = ("id", "request_count", "config_version", "draining_since", "routing")
+KNOWN_ATTRIBUTES = (*ROUTING_ATTRIBUTES, *ENGINE_ATTRIBUTES, *BOOKKEEPING_ATTRIBUTES)
 
 
 @dataclass(frozen=True)
-class FleetConfig:
-    """A valid server_config. Lists are index-aligned with `servers`."""
+class RouteChoice:
+    """Where one request goes: `primary`, and `fallback` if SageMaker refuses it there (None: nowhere else)."""
+
+    primary: int
+    fallback: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingConfig:
+    """What the router needs of server_config. Lists are index-aligned with `servers`."""
 
     servers: tuple[str, ...]
     weights: tuple[int, ...]
-    current_instance_count: tuple[int, ...]
-    capacity_units: tuple[int, ...]
+    # Caps: the router reads them only to skip endpoints capped at 0 when the fleet is at zero, and takes the
+    # entries that are valid (the engine reports the others).
     max_instance_count: tuple[int | None, ...]
-    strategy: Strategy = DEFAULT_STRATEGY
     # Servers being drained (`fleetscaler config remove-endpoint`): no new requests, no new capacity.
     draining: frozenset[str] = frozenset()
-    # The engine's snapshot of the queues (it writes it; never edited by hand). An unreadable one is not an
-    # error of the config: it is ignored, said in `routing_problems`, and the engine writes a fresh one.
+    # The engine's snapshot of the queues (see logic.routing); None before the first one or when unreadable,
+    # which `routing_problems` then says.
     routing: RoutingHints | None = None
     routing_problems: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def endpoint_name(self, resource_name: str, index: int) -> str:
         return endpoint_name(resource_name, self.servers[index])
 
     def endpoint_names(self, resource_name: str) -> list[str]:
         return [endpoint_name(resource_name, s) for s in self.servers]
-
-    def index_of_endpoint(self, resource_name: str, name: str) -> int | None:
-        prefix = f"{resource_name}-"
-        if not name.startswith(prefix):
-            return None
-        suffix = name[len(prefix) :]
-        return self.servers.index(suffix) if suffix in self.servers else None
 
     def is_draining(self, index: int) -> bool:
         return self.servers[index] in self.draining
@@ -67,15 +79,66 @@ class FleetConfig:
         return not self.is_draining(index) and self.max_instance_count[index] != 0
 
     @property
-    def placement_caps(self) -> tuple[int | None, ...]:
-        """Caps as the placement sees them: a draining endpoint gets no share of the plan."""
-        return tuple(0 if self.is_draining(i) else cap for i, cap in enumerate(self.max_instance_count))
-
-    @property
     def wake_up_index(self) -> int:
         """Where requests wait while no endpoint has a routing weight (a fleet at zero): the first endpoint
         in servers order that takes requests, so nothing queues on an endpoint that is leaving."""
         return next((i for i in range(len(self.servers)) if self.takes_requests(i)), 0)
+
+    @property
+    def routing_weights(self) -> tuple[int, ...]:
+        """The weights the router follows: a draining endpoint gets nothing, whatever weight a hand edit left."""
+        return tuple(0 if self.is_draining(i) else w for i, w in enumerate(self.weights))
+
+    def choose(self, counter: int, resource_name: str, now: float | None = None) -> RouteChoice:
+        """The endpoint for request number `counter` and the one to retry on.
+
+        Where the request finishes first, given the weights and the engine's snapshot of the queues
+        (`logic.routing.choose_endpoint`); the retry goes to the next other endpoint of the round-robin. A fleet
+        at zero queues where it wakes, with no retry elsewhere (the engine's wake-up quotas decide where). Raises
+        NoEndpointAvailable when no endpoint takes requests at all.
+        """
+        weights = self.routing_weights
+        if any(weights):
+            primary = choose_endpoint(counter, weights, self.routing, now)
+            assert primary is not None
+            return RouteChoice(primary, _other(weights, counter, primary))
+        if not any(self.takes_requests(i) for i in range(len(self.servers))):
+            raise NoEndpointAvailable(f"no endpoint of the fleet takes requests: {self._why_none(resource_name)}")
+        chosen = choose_endpoint(counter, weights, self.routing, now)
+        if chosen is None or not self.takes_requests(chosen):
+            chosen = self.wake_up_index
+        return RouteChoice(chosen, None)
+
+    def _why_none(self, resource_name: str) -> str:
+        reasons = [
+            f"{self.endpoint_name(resource_name, i)} is "
+            + ("draining" if self.is_draining(i) else "capped at 0 instances (max_instance_count)")
+            for i in range(len(self.servers))
+        ]
+        return "; ".join(reasons)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetConfig(RoutingConfig):
+    """A valid server_config, every attribute checked. Lists are index-aligned with `servers`."""
+
+    current_instance_count: tuple[int, ...]
+    capacity_units: tuple[int, ...]
+    max_instance_count: tuple[int | None, ...]
+    strategy: Strategy = DEFAULT_STRATEGY
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def index_of_endpoint(self, resource_name: str, name: str) -> int | None:
+        prefix = f"{resource_name}-"
+        if not name.startswith(prefix):
+            return None
+        suffix = name[len(prefix) :]
+        return self.servers.index(suffix) if suffix in self.servers else None
+
+    @property
+    def placement_caps(self) -> tuple[int | None, ...]:
+        """Caps as the placement sees them: a draining endpoint gets no share of the plan."""
+        return tuple(0 if self.is_draining(i) else cap for i, cap in enumerate(self.max_instance_count))
 
     @property
     def capacity(self) -> int:
@@ -85,6 +148,16 @@ class FleetConfig:
 
 def endpoint_name(resource_name: str, server: str) -> str:
     return f"{resource_name}-{server}"
+
+
+def _other(weights: Sequence[int], counter: int, chosen: int) -> int | None:
+    """Where a request refused by `chosen` goes: the round-robin's next other endpoint with weight."""
+    primary, fallback = pick_with_fallback(weights, counter)
+    if primary != chosen:
+        return primary
+    if fallback is not None:
+        return fallback
+    return next((i for i, w in enumerate(weights) if w and i != chosen), None)
 
 
 def _as_int(value: object) -> int | None:
@@ -163,9 +236,16 @@ def _draining(raw: Mapping[str, Any], servers: Sequence[str], problems: list[str
     return result
 
 
-def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = None) -> FleetConfig:
-    """Check every rule at once and raise InvalidServerConfig listing all problems found."""
-    problems: list[str] = []
+@dataclass(frozen=True)
+class _RoutingAttributes:
+    servers: list[str]
+    count: int
+    weights: list[int | None] | None
+    draining: list[str]
+
+
+def _routing_attributes(raw: Mapping[str, Any], resource_name: str | None, problems: list[str]) -> _RoutingAttributes:
+    """Check servers, weights and draining, adding one message per broken rule to `problems`."""
     servers_raw = raw.get("servers")
     servers: list[str] = []
     if not isinstance(servers_raw, Sequence) or isinstance(servers_raw, str | bytes) or not servers_raw:
@@ -193,37 +273,70 @@ def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = N
     count = len(servers_raw) if isinstance(servers_raw, Sequence) and not isinstance(servers_raw, str) else 0
 
     weights = _int_list(raw, "weights", count, 0, problems)
-    if weights is None and "weights" not in raw:
+    if raw.get("weights") is None:
         problems.append("weights: is required (one whole number >= 0 per server)")
+    draining = _draining(raw, servers, problems)
+    return _RoutingAttributes(servers, count, weights, draining)
+
+
+def validate_routing_config(raw: Mapping[str, Any], resource_name: str | None = None) -> RoutingConfig:
+    """The router's view: servers, weights and draining must be valid (InvalidServerConfig lists what is not,
+    in the words of `validate_server_config`); the attributes only the engine uses are not checked here."""
+    problems: list[str] = []
+    routing = _routing_attributes(raw, resource_name, problems)
+    if problems:
+        raise InvalidServerConfig(problems)
+    # Valid cap entries only: a broken cap is the engine's to report, not a reason to stop routing.
+    caps = _int_list(raw, "max_instance_count", routing.count, 0, [], allow_null=True)
+    hints, hint_problems = parse_routing_hints(raw.get("routing"), routing.count)
+    return RoutingConfig(
+        servers=tuple(routing.servers),
+        weights=tuple(int(w or 0) for w in routing.weights or ()),
+        max_instance_count=tuple(caps) if caps else (None,) * routing.count,
+        draining=frozenset(routing.draining),
+        routing=hints,
+        routing_problems=tuple(hint_problems),
+    )
+
+
+def unknown_attribute_problems(raw: Mapping[str, Any]) -> list[str]:
+    """One message per attribute that is not one of server_config's, with the likely intended name."""
+    problems = []
+    for name in sorted(str(key) for key in raw if key not in KNOWN_ATTRIBUTES):
+        close = difflib.get_close_matches(name, KNOWN_ATTRIBUTES, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(KNOWN_ATTRIBUTES)}"
+        problems.append(f"{name}: is not an attribute of server_config ({hint})")
+    return problems
+
+
+def validate_server_config(raw: Mapping[str, Any], resource_name: str | None = None) -> FleetConfig:
+    """Check every rule at once and raise InvalidServerConfig listing all problems found."""
+    problems: list[str] = []
+    routing = _routing_attributes(raw, resource_name, problems)
+    count = routing.count
     counts = _int_list(raw, "current_instance_count", count, 0, problems)
     units = _int_list(raw, "capacity_units", count, 1, problems)
     caps = _int_list(raw, "max_instance_count", count, 0, problems, allow_null=True)
 
-    draining = _draining(raw, servers, problems)
-
     strategy = raw.get("strategy") or DEFAULT_STRATEGY
     if strategy not in STRATEGIES:
         problems.append(f"strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-
-    if weights is not None and None not in weights:
-        reduced = reduce_weights([w for w in weights if w is not None])
-        if sum(reduced) > MAX_PERIOD:
-            problems.append(f"weights: after dividing by their gcd they must add up to at most {MAX_PERIOD}")
+    problems.extend(unknown_attribute_problems(raw))
     if problems:
         raise InvalidServerConfig(problems)
 
-    assert weights is not None
-    routing, routing_problems = parse_routing_hints(raw.get("routing"), count)
-    known = {"id", "servers", "weights", "current_instance_count", "strategy", "draining", "routing", *OPTIONAL_LISTS}
+    assert routing.weights is not None
+    validated = {*ROUTING_ATTRIBUTES, *ENGINE_ATTRIBUTES, "routing"}
+    hints, hint_problems = parse_routing_hints(raw.get("routing"), count)
     return FleetConfig(
-        servers=tuple(servers),
-        weights=tuple(int(w or 0) for w in weights),
+        servers=tuple(routing.servers),
+        weights=tuple(int(w or 0) for w in routing.weights),
         current_instance_count=tuple(int(n or 0) for n in counts) if counts else (0,) * count,
         capacity_units=tuple(int(u or 1) for u in units) if units else (1,) * count,
         max_instance_count=tuple(caps) if caps else (None,) * count,
         strategy=strategy,
-        draining=frozenset(draining),
-        routing=routing,
-        routing_problems=tuple(routing_problems),
-        extra={k: v for k, v in raw.items() if k not in known},
+        draining=frozenset(routing.draining),
+        routing=hints,
+        routing_problems=tuple(hint_problems),
+        extra={k: v for k, v in raw.items() if k not in validated},
     )

@@ -6,7 +6,7 @@ on their way (so a policy keeps asking while they start), and the MAX over endpo
 endpoint rather than the fleet. fleetscaler publishes instead, per fleet:
 
 - `BacklogPerCapacityUnit` = requests queued on the endpoints that take requests / capacity units serving
-  or coming there (the queue itself when none is), the metric target tracking and step scaling follow;
+  or coming there (no datapoint while none is), the metric target tracking and step scaling follow;
 - `CapacityShortfallUnits` = max(0, ceil(queued / target) - units serving or coming): the capacity the queued
   work needs beyond what the fleet has or is getting. A step policy on it wakes a fleet at zero, and answers
   a burst, in one step sized to the queue (target tracking alone cannot scale from zero);
@@ -62,8 +62,12 @@ class FleetSignal:
         return max(0, needed - self.capacity)
 
     def metrics(self) -> Mapping[str, float]:
-        return {
-            BACKLOG_PER_UNIT: round(self.backlog_per_unit, 3),
+        """The datapoints to publish. BacklogPerCapacityUnit has none while no capacity serves or comes (like
+        SageMaker's per-instance metric at zero instances): target tracking cannot act on it then (the shortfall
+        step wakes the fleet), and its scale-in alarm must count 15 datapoints of a fleet that runs, not of one
+        asleep, before it takes a fleet that just woke back to its minimum."""
+        values: dict[str, float] = {BACKLOG_PER_UNIT: round(self.backlog_per_unit, 3)} if self.capacity else {}
+        return values | {
             SHORTFALL: self.shortfall_units,
             FLEET_BACKLOG: self.backlog,
             CAPACITY_SERVING_OR_COMING: self.capacity,

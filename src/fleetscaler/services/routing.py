@@ -1,27 +1,51 @@
-"""The router's use case: validate, take a ticket from the table, pick an endpoint, invoke it."""
+"""The router's use case: validate, take a ticket from the table, pick an endpoint, invoke it.
+
+A request that fails after taking its ticket gives the counter value back when no later request has taken
+one (see `MetadataStore.give_back_route`), so failures do not shift the round-robin. SageMaker refusing a
+request before queueing it (a validation error, throttling) sends it once to the next endpoint of the
+sequence.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fleetscaler import clock
 from fleetscaler.aws.sagemaker import AsyncInvocation, invoke_async
 from fleetscaler.config import Settings
-from fleetscaler.dal.store import MetadataStore
-from fleetscaler.errors import ConfigurationUnusable, FleetNotFound
-from fleetscaler.logic.invocation import InvocationRequest, parse_invocation
-from fleetscaler.logic.routing import choose_endpoint
-from fleetscaler.logic.server_config import validate_server_config
+from fleetscaler.dal.store import MetadataStore, RouteTicket
+from fleetscaler.errors import (
+    ConfigurationUnusable,
+    FleetNotFound,
+    FleetscalerError,
+    InvocationRefused,
+    Throttled,
+)
+from fleetscaler.logic.invocation import Headers, InvocationRequest, parse_invocation
+from fleetscaler.logic.server_config import RouteChoice, RoutingConfig, validate_routing_config
 
 Invoker = Callable[[str, InvocationRequest], AsyncInvocation]
+
+# SageMaker errors that guarantee nothing was queued: the same request may go to another endpoint.
+REFUSED_BEFORE_QUEUEING: tuple[type[FleetscalerError], ...] = (InvocationRefused, Throttled)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An endpoint that refused the request before it went to the next one, and SageMaker's reason."""
+
+    endpoint_name: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class RoutedRequest:
     counter: int
     invocation: AsyncInvocation
+    refusal: Refusal | None = None
 
 
 class FleetRouter:
@@ -43,18 +67,48 @@ class FleetRouter:
             )
         return dimension.resource_name
 
-    def route(self, fleet: str, headers: Mapping[str, str] | None, body: bytes | None) -> RoutedRequest:
+    def route(self, fleet: str, headers: Headers | None, body: bytes | None) -> RoutedRequest:
         if fleet != self.resource_name:
             raise FleetNotFound(f"fleet {fleet!r} is not served here (this router serves {self.resource_name!r})")
         # Validate before touching the table, so a bad request costs no counter increment.
         request = parse_invocation(headers, body, self.settings.allowed_input_prefixes)
         ticket = self.store.next_route()
-        config = validate_server_config(ticket.config, self.resource_name)
-        # A draining endpoint never gets a request, whatever weight a hand edit left it. No weight anywhere
-        # (a fleet at zero): the request waits where the fleet wakes up.
-        weights = [0 if config.is_draining(i) else w for i, w in enumerate(config.weights)]
-        # Where it finishes first, given the engine's snapshot of the queues (see logic.routing).
-        chosen = choose_endpoint(ticket.counter, weights, config.routing, clock.now())
-        index = config.wake_up_index if chosen is None else chosen
-        invocation = self.invoker(config.endpoint_name(self.resource_name, index), request)
-        return RoutedRequest(counter=ticket.counter, invocation=invocation)
+        try:
+            config = validate_routing_config(ticket.config, self.resource_name)
+            # Where it finishes first, given the engine's snapshot of the queues (see logic.routing).
+            choice = config.choose(ticket.counter, self.resource_name, clock.now())
+            return self._invoke(config, choice, request, ticket.counter)
+        except FleetscalerError:
+            self._give_back(ticket)
+            raise
+
+    def _invoke(
+        self, config: RoutingConfig, choice: RouteChoice, request: InvocationRequest, counter: int
+    ) -> RoutedRequest:
+        first = config.endpoint_name(self.resource_name, choice.primary)
+        try:
+            return RoutedRequest(counter, self.invoker(first, request))
+        except REFUSED_BEFORE_QUEUEING as refused:
+            if choice.fallback is None:
+                raise
+            refusal = Refusal(first, refused.message)
+        second = config.endpoint_name(self.resource_name, choice.fallback)
+        try:
+            return RoutedRequest(counter, self.invoker(second, request), refusal)
+        except REFUSED_BEFORE_QUEUEING as again:
+            raise _refused_twice(refusal, again) from again
+
+    def _give_back(self, ticket: RouteTicket) -> None:
+        # Best effort: when it cannot be given back the value stays spent, a gap of one request in the
+        # sequence; the caller's answer is the request's own failure either way.
+        with contextlib.suppress(FleetscalerError):
+            self.store.give_back_route(ticket)
+
+
+def _refused_twice(first: Refusal, second: FleetscalerError) -> FleetscalerError:
+    """The second refusal, its message saying that the first endpoint refused too."""
+    message = f"{second.message} (retried there after {first.endpoint_name} refused: {first.reason})"
+    if isinstance(second, Throttled):
+        return Throttled(message, second.retry_after)
+    assert isinstance(second, InvocationRefused)
+    return InvocationRefused(message, code=second.code)

@@ -71,5 +71,7 @@ class TemplateView:
             if key == "Condition":
                 return self.condition(value)
             if key == "Fn::Sub" and isinstance(value, str):
-                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.params.get(m.group(1), m.group(0))), value)
+                names = re.findall(r"\$\{([^}]+)\}", value)
+                if all(name in self.params for name in names):  # else it names a resource: left as it is
+                    return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.params[m.group(1)]), value)
         return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not NO_VALUE}
