@@ -875,8 +875,12 @@ class ApplicationAutoScaling:
         else:
             wanted = policy.capacity_for(value, desired)
             if wanted is not None and wanted > desired and out_active and state.last_out is not None:
-                # In a scale-out cooldown, the capacity added by the activity that started it counts toward this one.
+                # In a scale-out cooldown, the capacity added by the activity that started it counts toward this one;
+                # a scale-out that comes to no more than what is already asked for does nothing (it never turns
+                # into a scale-in).
                 wanted = policy.capacity_for(value, state.last_out.previous_capacity)
+                if wanted is not None and wanted <= desired:
+                    return []
         if wanted is None:
             return []
         bounded = min(max(wanted, self.min_capacity), self.max_capacity)

@@ -28,7 +28,7 @@ from typing import Any, TypeGuard
 from fleetscaler.logic.placement import EndpointSlot, Placement, max_capacity, plan, queue_floors
 from fleetscaler.logic.routing import UNBOUNDED_QUOTA
 from fleetscaler.logic.server_config import FleetConfig
-from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT
+from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT, Throughput
 from fleetscaler.logic.wrr import reduce_weights
 
 PENDING = "Pending"
@@ -112,6 +112,8 @@ class ScalingState:
     started_at: float = 0.0
     issued_any: bool = False
     endpoints: Mapping[str, EndpointRuntime] = field(default_factory=dict)
+    # What one capacity unit completes per second, as observed while the fleet was busy.
+    throughput: Throughput = field(default_factory=Throughput)
     # What could not be read back from the stored record (and was dropped); empty when it read cleanly.
     discarded: tuple[str, ...] = field(default=(), compare=False)
 
@@ -127,6 +129,7 @@ class ScalingState:
             {
                 "startedAt": self.started_at,
                 "issuedAny": self.issued_any,
+                "throughput": [self.throughput.completed, self.throughput.unit_seconds],
                 "endpoints": {name: asdict(runtime) for name, runtime in sorted(self.endpoints.items())},
             },
             sort_keys=True,
@@ -152,6 +155,17 @@ class ScalingState:
         if not _is_number(started_at):
             problems.append(f"startedAt: not a number ({started_at!r})")
             started_at = 0.0
+        throughput = Throughput()
+        raw_throughput = engine.get("throughput")
+        if raw_throughput is not None:
+            if (
+                isinstance(raw_throughput, list)
+                and len(raw_throughput) == 2
+                and all(_is_number(v) and v >= 0 for v in raw_throughput)
+            ):
+                throughput = Throughput(float(raw_throughput[0]), float(raw_throughput[1]))
+            else:
+                problems.append(f"throughput: not [completed, unit-seconds] ({raw_throughput!r})")
         return ScalingState(
             desired=desired,
             status=status if status in SCALING_STATUSES else SUCCESSFUL,
@@ -159,6 +173,7 @@ class ScalingState:
             started_at=float(started_at),
             issued_any=engine.get("issuedAny") is True,
             endpoints=endpoints,
+            throughput=throughput,
             discarded=tuple(problems),
         )
 
@@ -491,13 +506,13 @@ def reconcile(
         for i, seen in enumerate(observations)
     ]
     coming = sum(n * u for n, u in zip(heading, fleet.capacity_units, strict=True))
-    # Routing follows the capacity that serves; an endpoint where nothing serves yet but capacity is on its
-    # way gets the weight of what is coming, and starts behind by that capacity's target backlog while
-    # others serve (`ahead`): a request finishes sooner where capacity serves until those queues are as long.
-    routed = [0 if n == 0 else seen.serving or n for n, seen in zip(heading, observations, strict=True)]
+    # Routing follows the capacity that serves or is on its way; the part still starting counts behind its own
+    # target backlog (`ahead`) while capacity serves somewhere: a request finishes sooner where capacity serves
+    # until those queues are as long.
+    routed = heading
     serves_somewhere = any(n and seen.serving for n, seen in zip(routed, observations, strict=True))
     ahead = tuple(
-        math.ceil(target_per_unit * n * u) if n and not seen.serving and serves_somewhere else 0
+        math.ceil(target_per_unit * (n - seen.serving) * u) if n > seen.serving and serves_somewhere else 0
         for n, u, seen in zip(routed, fleet.capacity_units, observations, strict=True)
     )
     wake_up = tuple(

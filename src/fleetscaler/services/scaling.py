@@ -340,7 +340,10 @@ class ScalingEngine:
         assert view is not None
         if view.signal is not None:
             dimensions = {"Fleet": view.fleet_name or view.dimension_id}
-            self.metric_publisher(self.settings.metrics_namespace, dimensions, view.signal.metrics(), clock.now())
+            # Stamped in the minute the snapshot closes (its arrivals are that minute's), so an alarm evaluating
+            # that minute sees it as soon as the minute is complete.
+            stamp = clock.now() - 1.0
+            self.metric_publisher(self.settings.metrics_namespace, dimensions, view.signal.metrics(), stamp)
         return view
 
     # -- the reconcile step ------------------------------------------------------------------------------
@@ -368,6 +371,24 @@ class ScalingEngine:
         zeros = (0,) * len(names)
         return RoutingHints(backlog, counter, now, previous.wake_up if previous else zeros,
                             previous.ahead if previous else zeros)
+
+    @staticmethod
+    def _measure(
+        state: ScalingState,
+        fleet: FleetConfig,
+        previous: RoutingHints | None,
+        current: RoutingHints,
+        observations: list[EndpointObservation],
+    ) -> tuple[ScalingState, int, float]:
+        """The arrivals since the previous snapshot (the router's counter) and over how long, with the
+        throughput per capacity unit the queues showed meanwhile folded into the engine's estimate."""
+        if previous is None or not previous.at or current.at <= previous.at or current.counter < previous.counter:
+            return state, 0, 0.0
+        seconds = current.at - previous.at
+        arrivals = current.counter - previous.counter
+        serving = sum(o.serving * u for o, u in zip(observations, fleet.capacity_units, strict=True))
+        throughput = state.throughput.observe(previous.backlog, current.backlog, arrivals, seconds, serving)
+        return replace(state, throughput=throughput), arrivals, seconds
 
     @staticmethod
     def _fresh_backlog(hints: RoutingHints | None) -> tuple[int, ...] | None:
@@ -425,8 +446,10 @@ class ScalingEngine:
             try:
                 observations = self._observe(fleet, resource_name)
                 hints = fleet.routing
+                arrivals, seconds = 0, 0.0
                 if snapshot:
                     hints = self._snapshot(fleet, config.request_count, resource_name, observations)
+                    state, arrivals, seconds = self._measure(state, fleet, fleet.routing, hints, observations)
             except (Throttled, UpstreamRejected):
                 if not tolerate_upstream:
                     raise
@@ -450,7 +473,7 @@ class ScalingEngine:
                 takes = [fleet.takes_requests(i) for i in range(len(fleet.servers))]
                 signal = fleet_signal(
                     hints.backlog, takes, decision.coming_capacity, self.settings.target_backlog_per_unit,
-                    decision.bound,
+                    decision.bound, arrivals, seconds, decision.state.throughput.per_unit,
                 )
             warnings = tuple(f"scaling state: {problem} (dropped; rebuilt from SageMaker)" for problem in
                              recorded.discarded)

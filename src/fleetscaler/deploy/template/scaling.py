@@ -14,7 +14,10 @@ from fleetscaler.deploy.template.common import (
     ref,
     sub,
 )
-from fleetscaler.logic.signal import BACKLOG_PER_UNIT, SHORTFALL, SHORTFALL_STEPS
+from fleetscaler.logic.signal import BACKLOG_PER_UNIT, SHORTFALL, SHORTFALL_STEPS, SURPLUS
+
+# Minutes a surplus must last before the surplus step takes it away (target tracking's own scale-in waits 15).
+SURPLUS_MINUTES = 5
 
 
 def fleet_metric(name: str) -> Json:
@@ -79,35 +82,55 @@ def resources() -> Json:
         ),
         # Queued work beyond the capacity serving or coming, anywhere in the fleet (an endpoint at zero included):
         # one step sized to it. This is what wakes a fleet at zero, with a batch's worth of capacity at once.
-        "ShortfallScaleOutPolicy": _step_policy(
-            "shortfall",
-            ref("ScaleOutCooldown"),
-            [
-                {
-                    "MetricIntervalLowerBound": low - 1,
-                    **({} if high is None else {"MetricIntervalUpperBound": high - 1}),
-                    "ScalingAdjustment": add,
-                }
-                for low, high, add in SHORTFALL_STEPS
-            ],
+        "ShortfallScaleOutPolicy": _step_policy("shortfall", ref("ScaleOutCooldown"), _steps(sign=1)),
+        "ShortfallScaleOutAlarm": _signal_alarm(
+            SHORTFALL,
+            f"{SHORTFALL} >= 1 (queued work and arrivals need capacity the fleet neither has nor is getting)",
+            1,
+            "ShortfallScaleOutPolicy",
+            "Maximum",
         ),
-        "ShortfallScaleOutAlarm": {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmDescription": sub(
-                    f"${{AWS::StackName}}: {SHORTFALL} >= 1 (queued work needs capacity the fleet neither has "
-                    "nor is getting)"
-                ),
-                **fleet_metric(SHORTFALL),
-                "Statistic": "Maximum",
-                "Period": 60,
-                "EvaluationPeriods": 1,
-                "DatapointsToAlarm": 1,
-                "Threshold": 1,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-                "AlarmActions": [ref("ShortfallScaleOutPolicy")],
-            },
+        # Capacity beyond what the queue and the arrivals need (the arrivals counted generously) for five minutes:
+        # released in one step, sooner than target tracking's fifteen-minute scale-in. Target tracking still takes
+        # an idle fleet to MinCapacity.
+        "SurplusScaleInPolicy": _step_policy("surplus", ref("ScaleInCooldown"), _steps(sign=-1)),
+        "SurplusScaleInAlarm": _signal_alarm(
+            SURPLUS,
+            f"{SURPLUS} >= 1 for {SURPLUS_MINUTES} minutes (capacity beyond what the queue and the arrivals need)",
+            SURPLUS_MINUTES,
+            "SurplusScaleInPolicy",
+            "Minimum",
+        ),
+    }
+
+
+def _steps(sign: int) -> list[Json]:
+    """The shortfall (sign 1) or surplus (sign -1) steps: alarm threshold 1, one step per range of units."""
+    return [
+        {
+            "MetricIntervalLowerBound": low - 1,
+            **({} if high is None else {"MetricIntervalUpperBound": high - 1}),
+            "ScalingAdjustment": sign * add,
+        }
+        for low, high, add in SHORTFALL_STEPS
+    ]
+
+
+def _signal_alarm(metric: str, description: str, minutes: int, policy: str, statistic: str) -> Json:
+    """An alarm on one of the fleet's own metrics: >= 1 for `minutes` one-minute datapoints runs `policy`."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": sub(f"${{AWS::StackName}}: {description}"),
+            **fleet_metric(metric),
+            "Statistic": statistic,
+            "Period": 60,
+            "EvaluationPeriods": minutes,
+            "DatapointsToAlarm": minutes,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [ref(policy)],
         },
     }
 
