@@ -67,17 +67,27 @@ def test_a_bad_snapshot_is_refused_naming_the_field(raw: object, problem: str) -
 # --- with capacity -----------------------------------------------------------------------------------
 
 
+def capacity_room(weights: tuple[int, ...], snapshot: RoutingHints) -> int | None:
+    """Requests the endpoints with weight take before a backlog overflows (None: no quotas, never)."""
+    if not any(snapshot.wake_up):
+        return None
+    return sum(max(0, q - b) for q, b, w in zip(snapshot.wake_up, snapshot.queued, weights, strict=True) if w)
+
+
 @settings(max_examples=300, deadline=None)
 @given(case=routing_cases(), k=st.integers(0, 200))
-def test_never_an_endpoint_without_weight_while_one_has_weight(case: tuple, k: int) -> None:
+def test_never_an_endpoint_that_can_neither_serve_nor_take_capacity(case: tuple, k: int) -> None:
     # Given weights where at least one endpoint serves (or has capacity coming)
     weights, snapshot = case
     if not any(weights):
         return
     # When any request since the snapshot is routed
     index = choose_endpoint(snapshot.counter + k, weights, snapshot)
-    # Then it goes to an endpoint that has weight (the engine gives 0 to those that cannot serve)
-    assert index is not None and weights[index] > 0
+    # Then it goes to an endpoint with weight, or (a backlog too deep for them) to one that may take capacity
+    assert index is not None and (weights[index] > 0 or snapshot.wake_up[index] > 0)
+    room = capacity_room(weights, snapshot)
+    if weights[index] == 0:
+        assert room is not None and k >= room
 
 
 @settings(max_examples=200, deadline=None)
@@ -104,9 +114,10 @@ def test_each_request_goes_where_it_finishes_first_until_the_queues_are_level(ca
         return
     queued = snapshot.queued
     top = max(queued[i] / weights[i] for i in range(len(weights)) if weights[i])
+    room = capacity_room(weights, snapshot)
     assigned = [0] * len(weights)
-    # When requests are routed one after the other
-    for k in range(150):
+    # When requests are routed one after the other, while the endpoints with weight have room below their quotas
+    for k in range(150 if room is None else min(150, room)):
         index = choose_endpoint(snapshot.counter + k, weights, snapshot)
         assert index is not None
         best = min(finish_time(queued[i], assigned[i], weights[i]) for i in range(len(weights)) if weights[i])
@@ -115,6 +126,17 @@ def test_each_request_goes_where_it_finishes_first_until_the_queues_are_level(ca
             # endpoint where it finishes first
             assert finish_time(queued[index], assigned[index], weights[index]) == pytest.approx(best)
         assigned[index] += 1
+
+
+def test_a_batch_too_deep_for_the_serving_endpoint_overflows_to_the_others_by_quota() -> None:
+    # Given endpoint 0 serving (quota 40 requests at its cap), endpoint 1 at zero with a quota of 60, endpoint 2
+    # backed off (quota 0)
+    snapshot = hints((0, 0, 0), wake_up=(40, 60, 0))
+    # When a batch of 1,000 comes at once
+    routed = Counter(choose_endpoint(snapshot.counter + k, (2, 0, 0), snapshot) for k in range(1000))
+    # Then endpoint 0 takes its quota, endpoint 1 its own, and the rest is spread 40:60; nothing to the backed-off one
+    assert routed[2] == 0
+    assert routed[0] == pytest.approx(40 + 900 * 0.4, abs=1) and routed[1] == pytest.approx(60 + 900 * 0.6, abs=1)
 
 
 def test_a_long_queue_gets_nothing_until_the_others_catch_up() -> None:

@@ -18,6 +18,12 @@ on its way while others serve starts `ahead[i]` requests behind (the engine sets
 of that capacity): it gets requests once the serving endpoints are at least that loaded, so a short queue
 is not sent to wait for instances that are still starting.
 
+A backlog deeper than the endpoints with capacity can work through even at their caps (their `wake_up`
+quotas, see below) overflows: the endpoints without capacity that may take some are filled up to their quotas
+in `servers` order, then requests are spread in proportion to every endpoint's quota, so that when the fleet
+scales to its caps all of its capacity works on the backlog (a batch piled on the one endpoint that happened to
+serve would wait for that endpoint's cap alone).
+
 With no capacity anywhere (a fleet at zero with nothing coming), requests queue where the fleet will wake:
 the first endpoint that may wake (`wake_up[i] > 0`, in `servers` order) takes requests until its queue holds
 what its whole cap can work through at the target backlog per unit (`wake_up[i]` requests), then the next
@@ -29,7 +35,7 @@ work on all of it (a batch piled on one endpoint would wait for that endpoint's 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -223,8 +229,63 @@ def _round_robin(weights: Sequence[int], counter: int) -> int:
     return pick(reduced, counter)
 
 
-def _wake_up_rooms(hints: RoutingHints) -> list[int]:
-    return [max(0, q - b) if q else 0 for q, b in zip(hints.wake_up, hints.backlog, strict=True)]
+@dataclass(frozen=True)
+class _Phase:
+    """A run of consecutive requests routed one way: `length` of them (None: all the rest)."""
+
+    length: int | None
+    pick: Callable[[int], int]
+    counts: Callable[[int], list[int]]
+
+
+def _round_robin_phase(weights: Sequence[int], length: int | None) -> _Phase:
+    return _Phase(length, lambda k: _round_robin(weights, k), lambda m: _round_robin_counts(weights, m))
+
+
+def _fill_phase(rooms: Sequence[int]) -> _Phase:
+    """Endpoints filled one after the other, each up to its room."""
+
+    def pick(k: int) -> int:
+        for index, room in enumerate(rooms):
+            if k < room:
+                return index
+            k -= room
+        raise IndexError(k)
+
+    def counts(m: int) -> list[int]:
+        taken = []
+        for room in rooms:
+            taken.append(min(room, m))
+            m -= taken[-1]
+        return taken
+
+    return _Phase(sum(rooms), pick, counts)
+
+
+def _phases(weights: Sequence[int], hints: RoutingHints) -> list[_Phase]:
+    """How the requests after the snapshot are routed, in order.
+
+    With capacity: queues levelled by finishing time, then the round-robin on the weights, while the endpoints
+    with weight have room below their quotas (`wake_up`: what their whole caps work through at the target).
+    Beyond that, a backlog too deep for them even at their caps overflows: endpoints without weight that may take
+    capacity are filled up to their quotas in servers order, then every request is spread in proportion to the
+    quotas, so that when the fleet scales to its caps all of it works on the backlog. At zero only the overflow
+    applies: that is how a fleet at zero wakes."""
+    queued = hints.queued
+    quotas = list(hints.wake_up)
+    phases: list[_Phase] = []
+    if any(weights):
+        room = sum(max(0, q - b) for q, b, w in zip(quotas, queued, weights, strict=True) if w) if any(quotas) else None
+        leveling = _leveling(weights, queued)
+        level = leveling.total if room is None else min(leveling.total, room)
+        phases.append(_Phase(level, leveling.owner, leveling.counts))
+        phases.append(_round_robin_phase(weights, None if room is None else room - level))
+        if room is None:
+            return phases
+    rooms = [max(0, q - b) if q and not w else 0 for q, b, w in zip(quotas, queued, weights, strict=True)]
+    phases.append(_fill_phase(rooms))
+    phases.append(_round_robin_phase(quotas if any(quotas) else weights, None))
+    return phases
 
 
 def _since_snapshot(counter: int, hints: RoutingHints | None) -> int | None:
@@ -244,49 +305,34 @@ def choose_endpoint(
         raise ValueError("weights must be >= 0")
     if hints is not None:
         hints = hints.as_of(now)
-    k = _since_snapshot(counter, hints)
-    if any(weights):
-        if hints is None or k is None or len(hints.backlog) != len(weights):
-            return _round_robin(weights, counter)
-        leveling = _leveling(weights, hints.queued)
-        if k < leveling.total:
-            return leveling.owner(k)
-        return _round_robin(weights, k - leveling.total)
-    if hints is None or len(hints.wake_up) != len(weights) or not any(hints.wake_up):
+    usable = hints is not None and len(hints.backlog) == len(weights) == len(hints.wake_up)
+    if not usable or hints is None:
+        return _round_robin(weights, counter) if any(weights) else None
+    if not any(weights) and not any(hints.wake_up):
         return None
-    position = counter if k is None else k
-    for index, room in enumerate(_wake_up_rooms(hints)):
-        if position < room:
-            return index
-        position -= room
-    return _round_robin(hints.wake_up, position)
+    k = _since_snapshot(counter, hints)
+    if k is None:
+        return _round_robin(weights, counter) if any(weights) else _round_robin(hints.wake_up, counter)
+    for phase in _phases(weights, hints):
+        if phase.length is None or k < phase.length:
+            return phase.pick(k)
+        k -= phase.length
+    raise AssertionError("the last phase takes every request")
 
 
 def routed_counts(count: int, weights: Sequence[int], hints: RoutingHints) -> list[int]:
     """How many of the first `count` requests after the snapshot each endpoint got (what `choose_endpoint`
     gave them): the engine uses it to know what queued where since the last CloudWatch datapoint."""
-    n = len(weights)
-    if count <= 0:
-        return [0] * n
-    if any(weights):
-        leveling = _leveling(weights, hints.queued)
-        counts = leveling.counts(min(count, leveling.total))
-        rest = count - leveling.total
-        if rest > 0:
-            for i, extra in enumerate(_round_robin_counts(weights, rest)):
-                counts[i] += extra
+    counts = [0] * len(weights)
+    if count <= 0 or (not any(weights) and not any(hints.wake_up)):
         return counts
-    if not any(hints.wake_up):
-        return [0] * n
-    counts = [0] * n
-    left = count
-    for index, room in enumerate(_wake_up_rooms(hints)):
-        taken = min(room, left)
-        counts[index] += taken
-        left -= taken
-    if left > 0:
-        for i, extra in enumerate(_round_robin_counts(hints.wake_up, left)):
+    for phase in _phases(weights, hints):
+        taken = count if phase.length is None else min(count, phase.length)
+        for i, extra in enumerate(phase.counts(taken)):
             counts[i] += extra
+        count -= taken
+        if count <= 0:
+            break
     return counts
 
 

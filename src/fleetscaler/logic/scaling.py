@@ -45,6 +45,8 @@ SERVING_STATUSES = frozenset({"InService", "Updating", "SystemUpdating", "Rollin
 CHANGING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 # Statuses that mean the last update failed: the endpoint is backed off.
 FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", MISSING})
+# How soon an endpoint backed off after a failure is tried again when backing off cannot help (see reconcile).
+STRANDED_RETRY_SECONDS = 60.0
 # The most capacity units the engine places (its placement search is exact; beyond this it gets slow). A
 # larger desired capacity is recorded as it is and this much is placed.
 ENGINE_MAX_CAPACITY = 1000
@@ -392,18 +394,28 @@ def reconcile(
     ]
     # A draining endpoint gets no share of the plan: the others take its capacity while it finishes its queue.
     draining = [fleet.is_draining(i) for i in range(len(fleet.servers))]
+    available = [runtime.available(now) for runtime in runtimes]
     slots = [
         EndpointSlot(
             current=seen.heading,
             units=units,
             cap=cap,
-            available=runtime.available(now),
+            available=usable,
             serving=0 if leaving else seen.serving,
         )
-        for seen, units, cap, runtime, leaving in zip(
-            observations, fleet.capacity_units, fleet.placement_caps, runtimes, draining, strict=True
+        for seen, units, cap, usable, leaving in zip(
+            observations, fleet.capacity_units, fleet.placement_caps, available, draining, strict=True
         )
     ]
+    # A back-off moves an endpoint's share to the others. Where that cannot help, it is cut short: an endpoint
+    # whose queue has no instance (its requests cannot move), or any endpoint while the others cannot give the
+    # desired capacity, is tried again STRANDED_RETRY_SECONDS after its failure (once SageMaker takes updates).
+    bound = (max_capacity(slots) or 0) < state.desired and max_capacity(slots) is not None
+    for i, runtime in enumerate(runtimes):
+        stranded = backlog is not None and backlog[i] > 0 and observations[i].heading == 0
+        failed_at = runtime.unavailable_until - backoff_seconds
+        if not available[i] and not draining[i] and (stranded or bound) and now >= failed_at + STRANDED_RETRY_SECONDS:
+            slots[i] = replace(slots[i], available=True)
     # Never more than the endpoints can give (or the engine's own limit): the desired capacity stays recorded
     # as Application Auto Scaling set it, and this much is placed.
     feasible = max_capacity(slots)
@@ -515,9 +527,13 @@ def reconcile(
         math.ceil(target_per_unit * (n - seen.serving) * u) if n > seen.serving and serves_somewhere else 0
         for n, u, seen in zip(routed, fleet.capacity_units, observations, strict=True)
     )
+    # What each endpoint can work through at the target, now or once scaled to its cap (RoutingHints.wake_up):
+    # an endpoint backed off after a failure only with what it serves, one leaving the fleet nothing.
     wake_up = tuple(
         0
-        if not fleet.takes_requests(i) or not runtimes[i].available(now)
+        if not fleet.takes_requests(i) or draining[i]
+        else math.ceil(observations[i].serving * fleet.capacity_units[i] * target_per_unit)
+        if not runtimes[i].available(now)
         else UNBOUNDED_QUOTA
         if fleet.max_instance_count[i] is None
         else math.ceil((fleet.max_instance_count[i] or 0) * fleet.capacity_units[i] * target_per_unit)
