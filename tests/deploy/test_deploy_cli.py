@@ -32,6 +32,8 @@ MOTO_SKIPS = {
     "TargetTrackingPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
     "ShortfallScaleOutPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
     "ShortfallScaleOutAlarm": "AWS::CloudWatch::Alarm",
+    "SurplusScaleInPolicy": "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "SurplusScaleInAlarm": "AWS::CloudWatch::Alarm",
     "CapacityBoundAlarm": "AWS::CloudWatch::Alarm",
     "RouterServerErrorAlarm": "AWS::CloudWatch::Alarm",
     "RouterStage": "AWS::ApiGateway::Stage",

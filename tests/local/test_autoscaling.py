@@ -337,6 +337,21 @@ def test_step_policy_adds_its_step_once_per_cooldown_and_removes_on_the_low_step
     assert fleet.dimension.patched == [4.0, 6.0, 5.0]
 
 
+def test_a_step_scale_out_in_cooldown_never_turns_into_a_scale_in(make_fleet: Any) -> None:
+    # Given a shortfall-style step policy (+8 for a breach of 8 or more) and a larger scale-out from elsewhere
+    alarm = Alarm("shortfall", fleet_backlog_metric(FLEET, SERVERS), 1.0, "GreaterThanOrEqualToThreshold")
+    policy = StepScalingPolicy("shortfall", alarm, (StepAdjustment(8, lower_bound=0),), "ChangeInCapacity", 300)
+    fleet = make_fleet(2, 1, 40, policy)
+    fleet.minute(backlog=9)
+    assert fleet.dimension.patched == [10.0]
+    fleet.dimension.desired = 30.0  # another policy (or an operator) asked for more meanwhile
+    # When the alarm stays in ALARM during the cooldown: 2 + 8 = 10 is less than the 30 asked for
+    fleet.minutes(3, backlog=9)
+    # Then nothing happens: a scale-out that comes to less than what is asked for never lowers it
+    assert fleet.dimension.patched == [10.0]
+    assert fleet.dimension.desired == 30.0
+
+
 def test_step_adjustment_types() -> None:
     # Given one alarm and three kinds of adjustment
     alarm = Alarm("a", fleet_backlog_metric(FLEET, SERVERS), 10.0)

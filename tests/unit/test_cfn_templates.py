@@ -114,6 +114,22 @@ def test_the_shortfall_step_wakes_the_fleet_sized_to_its_queue(fleet: dict[str, 
     assert "ScaleFromZeroAlarm" not in fleet["Resources"]
 
 
+def test_the_surplus_step_releases_capacity_the_queue_and_arrivals_no_longer_need(fleet: dict[str, Any]) -> None:
+    from fleetscaler.logic.signal import SHORTFALL_STEPS
+
+    template = view(fleet, "x,y", MetricsNamespace="fleetscaler")
+    # Given CapacitySurplusUnits >= 1 in each of five one-minute datapoints (their minimum)
+    alarm = template.resource("SurplusScaleInAlarm")
+    assert alarm is not None
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "CapacitySurplusUnits", "Minimum", 5, 5
+    )
+    # Then the surplus policy removes, per range, what the shortfall policy would add, with the scale-in cooldown
+    policy = template.resource("SurplusScaleInPolicy")["StepScalingPolicyConfiguration"]  # type: ignore[index]
+    assert [step["ScalingAdjustment"] for step in policy["StepAdjustments"]] == [-add for _, _, add in SHORTFALL_STEPS]
+    assert policy["Cooldown"] == 300
+
+
 def test_the_endpoint_state_function_publishes_the_signal_every_minute(fleet: dict[str, Any]) -> None:
     template = view(fleet)
     rule = template.resource("FleetSignalSchedule")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleetscaler.config import Settings
 from fleetscaler.errors import InvalidRequest
-from fleetscaler.services.scaling import capacity_bounds, event_time_ms, parse_desired_capacity
+from fleetscaler.services.scaling import LARGEST_CAPACITY, capacity_bounds, event_time_ms, parse_desired_capacity
 
 
 def test_event_time_in_epoch_ms_or_iso() -> None:
@@ -39,3 +41,15 @@ def test_only_the_registered_bounds_refuse(body: dict, message: str) -> None:
         parse_desired_capacity(body, (1, 40))
     assert parse_desired_capacity({"desiredCapacity": 40.0}, (1, 40)) == 40
     assert parse_desired_capacity({"desiredCapacity": 10**9}, (0, None)) == 10**9
+
+
+@settings(max_examples=300, deadline=None)
+@given(low=st.integers(0, 50), span=st.one_of(st.none(), st.integers(0, 10_000)), data=st.data())
+def test_any_whole_desired_capacity_in_the_registered_range_is_accepted(low: int, span: int | None,
+                                                                        data: st.DataObject) -> None:
+    # Given any registered [MIN_CAPACITY, MAX_CAPACITY] (no maximum: anything Application Auto Scaling can send)
+    high = None if span is None else low + span
+    desired = data.draw(st.integers(low, high if high is not None else LARGEST_CAPACITY))
+    # When it arrives as AAS sends it (a float) or as an integer / Then it is accepted as it is
+    assert parse_desired_capacity({"desiredCapacity": float(desired)}, (low, high)) == desired
+    assert parse_desired_capacity({"desiredCapacity": desired}, (low, high)) == desired

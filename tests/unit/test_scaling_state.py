@@ -200,9 +200,10 @@ def test_capped_to_zero_endpoint_serves_until_its_removal_goes_out() -> None:
     state = ScalingState(desired=3, status=SUCCESSFUL, started_at=T0)
     capped = fleet(caps=(10, 0, 10))
     waiting = run(state, capped, [updating(1, 2), in_service(1), in_service(1)], T0 + 60)
-    # Then it still counts and keeps taking requests: it is capacity that serves
+    # Then it still counts and keeps taking requests: it is capacity that serves (endpoint 1's weight counts the
+    # instance on its way)
     assert waiting.actual_capacity == 3
-    assert waiting.weights == (1, 1, 1)
+    assert waiting.weights == (2, 1, 1)
     # When the replacement serves / Then its removal goes out and from then on it gets no new request
     replaced = run(waiting.state, capped, [in_service(2, 3000), in_service(1), in_service(1)], T0 + 300)
     assert [(u.server, u.instance_count) for u in replaced.updates] == [("2", 0)]
@@ -435,3 +436,40 @@ def test_an_unreadable_engine_record_is_dropped_whole() -> None:
     for record in ("{not json", "[1, 2]", '{"endpoints": [1]}'):
         state = ScalingState.from_record(2, "Successful", None, record)
         assert state.endpoints == {} and state.discarded
+
+
+def test_a_backed_off_endpoint_holding_a_stranded_queue_is_tried_again_after_a_minute() -> None:
+    # Given endpoint 1 backed off after a failed wake-up, with 30 requests queued on it and no instance
+    state = mark_unavailable(new_desired(ScalingState(desired=0), 4, T0), "1", "CapacityError", T0, BACKOFF)
+    seen = [in_service(0), in_service(0), in_service(0)]
+    queued = [30.0, 0.0, 0.0]
+
+    def plan_at(now: float) -> tuple[int, ...]:
+        return reconcile(state, fleet(counts=(0, 0, 0)), seen, now, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
+                         backlog=queued).placement.targets
+
+    # Then within the first minute its share goes elsewhere, after it the queue gets its capacity back
+    assert plan_at(T0 + 30)[0] == 0
+    assert plan_at(T0 + 61)[0] >= 1
+
+
+def test_backed_off_endpoints_are_tried_again_early_when_the_others_cannot_give_the_capacity() -> None:
+    # Given caps 2,2 and endpoint 1 backed off, desired 4 (the other alone gives 2)
+    config = fleet(counts=(1, 1), units=(1, 1), caps=(2, 2))
+    state = mark_unavailable(new_desired(ScalingState(desired=2), 4, T0), "1", "CapacityError", T0, BACKOFF)
+    seen = [in_service(1), in_service(1)]
+    # Then it gets its share again after a minute, not after the whole back-off
+    assert run(state, config, seen, T0 + 30).placement.targets == (1, 2)
+    assert run(state, config, seen, T0 + 61).placement.targets == (2, 2)
+    # And with room elsewhere (caps 10), the back-off holds
+    roomy = fleet(counts=(1, 1), units=(1, 1), caps=(10, 10))
+    assert run(state, roomy, seen, T0 + 61).placement.targets == (1, 3)
+
+
+def test_quotas_say_what_each_endpoint_can_work_through_at_the_target() -> None:
+    # Given caps 10, 4 and none, units 1, 2, 1, endpoint 2 backed off while serving 1 instance, endpoint 3 draining
+    config = fleet(counts=(1, 1, 1), units=(1, 2, 1), caps=(10, 4, None), draining=("3",))
+    state = mark_unavailable(ScalingState(desired=3), "2", "quota", T0, BACKOFF)
+    decision = run(state, config, [in_service(1), in_service(1), in_service(1)], T0 + 5)
+    # Then: cap x units x target, what it serves x units x target, nothing for one leaving
+    assert decision.wake_up == (50, 10, 0)

@@ -55,8 +55,10 @@ def test_scale_out_with_events(fleet: ProvisioningSageMaker, lambda_context: Any
     assert "failureReason" not in body
     # When two endpoints finish and their events arrive
     deliver([fleet.complete("endpoint-1"), fleet.complete("endpoint-2")], lambda_context)
-    # Then weights follow the capacity that serves: 2,2,1 (the updating endpoint keeps serving its 1)
-    assert weights() == [2, 2, 1]
+    # Then weights follow the capacity that serves or is on its way: 2,2,2 (the updating endpoint serves its 1
+    # and has one more coming, counted behind its target backlog in the routing snapshot)
+    assert weights() == [1, 1, 1]
+    assert [int(a) for a in table_item("server_config")["routing"]["ahead"]] == [0, 0, 5]
     assert get(lambda_context)["scalingStatus"] == "InProgress"
     # When the last one finishes
     result = deliver([fleet.complete("endpoint-3")], lambda_context)[0]
