@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import boto3
@@ -47,7 +48,9 @@ def test_fleet_time_follows_the_wall_clock_in_local_up() -> None:
 
     # Given the local stack with its fleet time running 600x faster than the wall clock
     with LocalStack(table_name="fleetscaler-ticker-test", provisioning_seconds=120) as stack:
-        ticker = FleetTicker(stack, autoscaler=None, speed=600, step=0.05)
+        scheduled: list[float] = []
+        ticker = FleetTicker(stack, autoscaler=None, speed=600, step=0.05,
+                             schedule=lambda event: scheduled.append(stack.clock.now()))
         started = stack.clock.now()
         ticker.start()
         try:
@@ -68,3 +71,6 @@ def test_fleet_time_follows_the_wall_clock_in_local_up() -> None:
         described = control.describe_endpoint(EndpointName="endpoint-2")
         assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 3
         assert ticker.errors == []
+        # And the endpoint-state Lambda's one-minute schedule fired once per minute of fleet time
+        assert len(scheduled) >= 2
+        assert all(later - earlier >= 60 for earlier, later in itertools.pairwise(scheduled))

@@ -102,7 +102,8 @@ policy:
   step_scale_in_backlog_per_instance: 1
   scale_out_cooldown: 60
   scale_in_cooldown: 60
-  wake_up: false             # the step pair alone (the shortfall step would answer the overload first)
+  wake_up: false             # the step pair alone (the shortfall step would answer the overload first,
+  surplus_step: false        # the surplus step release the capacity sooner)
 expect: {lost: 0}
 """
 

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from fleetscaler.local.scenario import PolicySpec
+from fleetscaler.local.simulator import scheduled_event
 from fleetscaler.local.stack import LocalStack
 
 
 class FleetTicker:
-    """Moves fleet time with the wall clock: the emulator catches up and Application Auto Scaling evaluates."""
+    """Moves fleet time with the wall clock: the emulator catches up, the endpoint-state Lambda gets its
+    one-minute schedule (the fleet's scaling signal), and Application Auto Scaling evaluates."""
 
-    def __init__(self, stack: LocalStack, autoscaler: Any, speed: float, step: float = 1.0) -> None:
+    def __init__(
+        self,
+        stack: LocalStack,
+        autoscaler: Any,
+        speed: float,
+        step: float = 1.0,
+        schedule: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.stack = stack
         self.autoscaler = autoscaler
         self.speed = speed
         self.step = step
+        self.schedule = schedule
+        self._next_schedule: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fleet-ticker", daemon=True)
         self.errors: list[str] = []
@@ -40,6 +52,9 @@ class FleetTicker:
             try:
                 self.stack.clock.set(now)
                 self.stack.emulator.advance_to(now)
+                if self.schedule is not None and (self._next_schedule is None or now >= self._next_schedule):
+                    self.schedule(scheduled_event(now))
+                    self._next_schedule = (self._next_schedule or now) + 60.0
                 if self.autoscaler is not None:
                     self.autoscaler.tick(now)
             except Exception as exc:  # keep the stack up; say what went wrong once per kind
@@ -81,7 +96,7 @@ def run_local_stack(*, port: int, gateway_port: int, speed: float, seed: int) ->
             stack.serve_operation(
                 "AnyScaleFrontendService.DescribeScalingActivities", describe
             )
-        ticker = FleetTicker(stack, autoscaler, speed)
+        ticker = FleetTicker(stack, autoscaler, speed, schedule=endpoint_state_sink())
         ticker.start()
         env = stack.environment
         click.echo(

@@ -106,7 +106,10 @@ class PolicySpec:
     target_backlog_per_instance: float = 5.0
     scale_out_cooldown: float = 300.0
     scale_in_cooldown: float = 300.0
-    wake_up: bool = True  # step policy on HasBacklogWithoutCapacity: +1 unit from zero
+    # fleetscaler: the template's shortfall step (wake-up and bursts); native: each endpoint's wake-up policy on its
+    # own HasBacklogWithoutCapacity (+1 instance).
+    wake_up: bool = True
+    surplus_step: bool = True  # fleetscaler: the template's surplus step (releases capacity after 5 minutes)
     enabled: bool = True
 
 
@@ -309,7 +312,7 @@ SHORTAGE_KEYS = ("server", "from_minute", "to_minute")
 EVENT_KEYS = ("loss", "duplicate", "delay_seconds")
 POLICY_KEYS = (
     "type", "min_capacity", "max_capacity", "target_backlog_per_instance", "step_scale_in_backlog_per_instance",
-    "scale_out_cooldown", "scale_in_cooldown", "wake_up", "enabled",
+    "scale_out_cooldown", "scale_in_cooldown", "wake_up", "surplus_step", "enabled",
 )
 EXPECT_KEYS = ("lost", "unfinished", "final_capacity", "final_status")
 NATIVE_KEYS = ("weights",)
@@ -504,9 +507,18 @@ def _parse_policy(r: _Reader, raw: Mapping[str, Any]) -> PolicySpec:
         target_backlog_per_instance=r.number(policy_raw, "target_backlog_per_instance", "policy.", 5.0, strict=True),
         scale_out_cooldown=r.number(policy_raw, "scale_out_cooldown", "policy.", 300.0),
         scale_in_cooldown=r.number(policy_raw, "scale_in_cooldown", "policy.", 300.0),
-        wake_up=bool(policy_raw.get("wake_up", True)),
-        enabled=bool(policy_raw.get("enabled", True)),
+        wake_up=_flag(r, policy_raw, "wake_up", "policy."),
+        surplus_step=_flag(r, policy_raw, "surplus_step", "policy."),
+        enabled=_flag(r, policy_raw, "enabled", "policy."),
     )
+
+
+def _flag(r: _Reader, raw: Mapping[str, Any], key: str, path: str, default: bool = True) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        r.problems.append(f"{path}{key}: must be true or false, got {value!r}")
+        return default
+    return value
 
 
 def _parse_expect(r: _Reader, raw: Mapping[str, Any]) -> Expectations:

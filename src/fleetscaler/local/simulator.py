@@ -649,8 +649,10 @@ def template_parameters(scenario: Scenario, max_capacity: int) -> dict[str, Any]
     }
 
 
-# The template's policy that wakes a fleet at zero (and answers bursts): `wake_up: false` leaves it out.
+# The template's policy that wakes a fleet at zero (and answers bursts): `wake_up: false` leaves it out; and the
+# one that releases a surplus after five minutes: `surplus_step: false` leaves it out.
 SHORTFALL_POLICY = "ShortfallScaleOutPolicy"
+SURPLUS_POLICY = "SurplusScaleInPolicy"
 
 
 def fleet_policies(scenario: Scenario, max_capacity: int) -> list[Any]:
@@ -664,6 +666,8 @@ def fleet_policies(scenario: Scenario, max_capacity: int) -> list[Any]:
     policies = view.resources_of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
     if not scenario.policy.wake_up:
         policies.pop(SHORTFALL_POLICY, None)
+    if not scenario.policy.surplus_step:
+        policies.pop(SURPLUS_POLICY, None)
     return policies_from_resources(policies, view.resources_of_type("AWS::CloudWatch::Alarm"))
 
 
@@ -702,6 +706,8 @@ def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | Non
         described = f"target tracking: fleet backlog per unit {policy.target_backlog_per_instance:g}"
     if policy.wake_up:
         described += ", shortfall step (wake-up and bursts)"
+    if policy.surplus_step:
+        described += ", surplus step"
     return aas, described + f", capacity {aas.min_capacity}..{aas.max_capacity}"
 
 
