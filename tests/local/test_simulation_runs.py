@@ -191,3 +191,16 @@ def test_a_scheduled_event_reaches_the_endpoint_state_lambda_every_fleet_minute(
     event = scheduled_event(1_800_000_060.0)
     assert set(event) == set(sample) and event["source"] == sample["source"] == "aws.events"
     assert event["time"] == "2027-01-15T08:01:00Z" and event["detail"] == {}
+
+
+def test_a_lambda_that_fails_is_counted_and_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the scaling engine's schedule broken
+    def broken(self: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("fleetscaler.services.scaling.ScalingEngine.publish_signal", broken)
+    # When the small scenario runs / Then every failed invocation is counted and the run does not pass
+    result = Simulation(parse_scenario(SMALL, "small.yaml")).run()
+    assert result.lambda_errors >= 13
+    assert not result.ok
+    assert any(text.startswith("Lambda errors") and not passed for text, passed in result.checks)

@@ -15,6 +15,7 @@ import functools
 import importlib
 import io
 import json
+import logging
 import math
 import time
 import uuid
@@ -92,6 +93,8 @@ class SimulationResult:
     queue_seconds: list[float] = field(default_factory=list)
     activities: list[ScalingActivity] = field(default_factory=list)
     update_calls: int = 0
+    # The endpoint-state Lambda's invocations (events, the schedule) that raised: a run with any is not trusted.
+    lambda_errors: int = 0
     rejected_updates: int = 0
     events: dict[str, int] = field(default_factory=dict)
     autoscaling: str = ""
@@ -272,15 +275,13 @@ def scheduled_event(when: float) -> dict[str, Any]:
 
 
 def endpoint_state_sink() -> Callable[[dict[str, Any]], None] | None:
-    """The endpoint-state Lambda as EventBridge's target, when the scaling engine is installed."""
-    try:
-        endpoint_state = importlib.import_module("fleetscaler.handlers.endpoint_state")
-    except ImportError:
-        return None
+    """The endpoint-state Lambda as EventBridge's target."""
+    from fleetscaler.handlers import endpoint_state
+
     context = _LambdaContext()
 
     def deliver(event: dict[str, Any]) -> None:
-        endpoint_state.handler(event, context)
+        endpoint_state.handler(event, context)  # type: ignore[arg-type]
 
     return deliver
 
@@ -396,6 +397,24 @@ class Simulation:
             status, body = int(response["statusCode"]), response["body"]
         return status, json.loads(body)["endpointName"] if status == 202 else ""
 
+    @staticmethod
+    def _counting_failures(
+        deliver: Callable[[dict[str, Any]], None] | None, errors: list[int]
+    ) -> Callable[[dict[str, Any]], None] | None:
+        """The Lambda as EventBridge calls it: a failure is logged and counted (EventBridge would retry, then
+        drop it), and the run goes on."""
+        if deliver is None:
+            return None
+
+        def counted(event: dict[str, Any]) -> None:
+            try:
+                deliver(event)
+            except Exception:
+                errors[0] += 1
+                logging.getLogger(__name__).exception("endpoint-state Lambda failed on a %s", event.get("detail-type"))
+
+        return counted
+
     def _run(self, backend: Backend, workload: Workload) -> SimulationResult:
         scenario = self.scenario
         emulator = backend.emulator
@@ -405,7 +424,8 @@ class Simulation:
         self._client_weights = list(scenario.client_weights)
         works = {inference_id(i): w for i, w in enumerate(workload.works)}
         emulator.work_for = lambda inference: works.get(inference, 1.0)
-        sink = None if native else endpoint_state_sink()
+        result_errors = [0]
+        sink = None if native else self._counting_failures(endpoint_state_sink(), result_errors)
         emulator.event_sink = sink
         autoscaler, autoscaling = self.autoscaler_factory(backend, scenario)
         if self.on_start is not None:
@@ -501,6 +521,7 @@ class Simulation:
             "duplicated": emulator.events_duplicated,
             "delivered": emulator.events_delivered,
         }
+        result.lambda_errors = result_errors[0]
         scalers: list[Any] = (
             autoscaler.targets if isinstance(autoscaler, NativeAutoscaling) else [autoscaler] if autoscaler else []
         )
@@ -605,6 +626,7 @@ def expectation_checks(result: SimulationResult) -> list[tuple[str, bool]]:
             f"{result.completed} + {result.lost} + {result.unfinished}",
             result.sent == result.completed + result.lost + result.unfinished,
         ),
+        (f"Lambda errors: {result.lambda_errors} (allowed 0)", result.lambda_errors == 0),
     ]
     last = result.samples[-1] if result.samples else None
     if expect.final_capacity is not None and last is not None:
@@ -678,11 +700,7 @@ def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | Non
     `wake_up`, the shortfall step policy that wakes a fleet at zero sized to its queue."""
     if not scenario.policy.enabled:
         return None, "off (scenario policy disabled)"
-    try:
-        aas_module = importlib.import_module("fleetscaler.local.autoscaling")
-        importlib.import_module("fleetscaler.handlers.scaling_api")
-    except ImportError as exc:
-        return None, f"unavailable ({exc.name} is not installed): the fleet keeps its size"
+    aas_module = importlib.import_module("fleetscaler.local.autoscaling")
     policy = scenario.policy
     ceiling = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in scenario.endpoints)
     maximum = policy.max_capacity if policy.max_capacity is not None else ceiling
