@@ -109,7 +109,8 @@ class PolicySpec:
     # fleetscaler: the template's shortfall step (wake-up and bursts); native: each endpoint's wake-up policy on its
     # own HasBacklogWithoutCapacity (+1 instance).
     wake_up: bool = True
-    surplus_step: bool = True  # fleetscaler: the template's surplus step (releases capacity after 5 minutes)
+    surplus_step: bool = True  # fleetscaler: the template's surplus step (releases capacity no longer needed)
+    surplus_minutes: int = 5  # ... after this many minutes (the template's SurplusScaleInMinutes)
     enabled: bool = True
 
 
@@ -312,7 +313,7 @@ SHORTAGE_KEYS = ("server", "from_minute", "to_minute")
 EVENT_KEYS = ("loss", "duplicate", "delay_seconds")
 POLICY_KEYS = (
     "type", "min_capacity", "max_capacity", "target_backlog_per_instance", "step_scale_in_backlog_per_instance",
-    "scale_out_cooldown", "scale_in_cooldown", "wake_up", "surplus_step", "enabled",
+    "scale_out_cooldown", "scale_in_cooldown", "wake_up", "surplus_step", "surplus_minutes", "enabled",
 )
 EXPECT_KEYS = ("lost", "unfinished", "final_capacity", "final_status")
 NATIVE_KEYS = ("weights",)
@@ -509,6 +510,7 @@ def _parse_policy(r: _Reader, raw: Mapping[str, Any]) -> PolicySpec:
         scale_in_cooldown=r.number(policy_raw, "scale_in_cooldown", "policy.", 300.0),
         wake_up=_flag(r, policy_raw, "wake_up", "policy."),
         surplus_step=_flag(r, policy_raw, "surplus_step", "policy."),
+        surplus_minutes=r.integer(policy_raw, "surplus_minutes", "policy.", 5, minimum=1),
         enabled=_flag(r, policy_raw, "enabled", "policy."),
     )
 

@@ -667,6 +667,7 @@ def template_parameters(scenario: Scenario, max_capacity: int) -> dict[str, Any]
         "ScaleOutCooldown": policy.scale_out_cooldown,
         "ScaleInCooldown": policy.scale_in_cooldown,
         "ScalingPolicyType": policy.type,
+        "SurplusScaleInMinutes": policy.surplus_minutes,
         "MetricsNamespace": LOCAL_METRICS_NAMESPACE,
     }
 

@@ -50,6 +50,14 @@ def parameters() -> Json:
             "MinValue": 0,
             "Description": "StepScaling only: scale in while the fleet's backlog per capacity unit stays below this",
         },
+        "SurplusScaleInMinutes": {
+            "Type": "Number",
+            "Default": 5,
+            "MinValue": 1,
+            "MaxValue": 60,
+            "Description": "Minutes capacity must stay beyond what the queue and the arrivals need before the "
+            "surplus step releases it (target tracking's own scale-in waits 15)",
+        },
         "ScaleOutCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
         "ScaleInCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
         "ScalingPolicyType": {

@@ -16,9 +16,6 @@ from fleetscaler.deploy.template.common import (
 )
 from fleetscaler.logic.signal import BACKLOG_PER_UNIT, SHORTFALL, SHORTFALL_STEPS, SURPLUS
 
-# Minutes a surplus must last before the surplus step takes it away (target tracking's own scale-in waits 15).
-SURPLUS_MINUTES = 5
-
 
 def fleet_metric(name: str) -> Json:
     """One of the fleet's own metrics (namespace MetricsNamespace, dimension Fleet=ResourceName)."""
@@ -90,14 +87,14 @@ def resources() -> Json:
             "ShortfallScaleOutPolicy",
             "Maximum",
         ),
-        # Capacity beyond what the queue and the arrivals need (the arrivals counted generously) for five minutes:
-        # released in one step, sooner than target tracking's fifteen-minute scale-in. Target tracking still takes
-        # an idle fleet to MinCapacity.
+        # Capacity beyond what the queue and the arrivals need (the arrivals counted generously) for
+        # SurplusScaleInMinutes: released in one step, sooner than target tracking's fifteen-minute scale-in.
+        # Target tracking still takes an idle fleet to MinCapacity.
         "SurplusScaleInPolicy": _step_policy("surplus", ref("ScaleInCooldown"), _steps(sign=-1)),
         "SurplusScaleInAlarm": _signal_alarm(
             SURPLUS,
-            f"{SURPLUS} >= 1 for {SURPLUS_MINUTES} minutes (capacity beyond what the queue and the arrivals need)",
-            SURPLUS_MINUTES,
+            f"{SURPLUS} >= 1 for SurplusScaleInMinutes (capacity beyond what the queue and the arrivals need)",
+            ref("SurplusScaleInMinutes"),
             "SurplusScaleInPolicy",
             "Minimum",
         ),
@@ -116,7 +113,7 @@ def _steps(sign: int) -> list[Json]:
     ]
 
 
-def _signal_alarm(metric: str, description: str, minutes: int, policy: str, statistic: str) -> Json:
+def _signal_alarm(metric: str, description: str, minutes: Any, policy: str, statistic: str) -> Json:
     """An alarm on one of the fleet's own metrics: >= 1 for `minutes` one-minute datapoints runs `policy`."""
     return {
         "Type": "AWS::CloudWatch::Alarm",
