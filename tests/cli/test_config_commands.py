@@ -632,3 +632,39 @@ def test_region_from_aws_region_alone(table: str, run: Any, monkeypatch: pytest.
     elsewhere = run("config", "show")
     assert elsewhere.code == 2
     assert elsewhere.err.strip() == f"error: metadata table {TABLE} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "problem"),
+    [
+        ("capacity_units", [0, 1, 1], "capacity_units[0]: must be a whole number >= 1, got 0"),
+        ("strategy", "balancd", "strategy: must be one of balanced, prioritized, race, got 'balancd'"),
+        ("capacity_unit", [1, 1, 1], "capacity_unit: is not an attribute of server_config"),
+    ],
+)
+def test_import_refuses_what_the_engine_refuses_in_the_same_words(
+    table: str, run: Any, tmp_path: Path, lambda_context: Any, attribute: str, value: Any, problem: str
+) -> None:
+    from fleetscaler.handlers import scaling_api
+    from tests.conftest import load_event
+
+    # Given a server_config broken in one attribute: what the scaling engine reports about it
+    good = get_config()
+    boto3.resource("dynamodb").Table(TABLE).update_item(
+        Key={"id": "server_config"}, UpdateExpression="SET #a = :v", ExpressionAttributeNames={"#a": attribute},
+        ExpressionAttributeValues={":v": value},
+    )
+    answer = json.loads(scaling_api.handler(load_event("apigw_scaling_get.json"), lambda_context)["body"])
+    boto3.resource("dynamodb").Table(TABLE).put_item(Item=good)
+    # When the operator imports the same item
+    broken = tmp_path / "broken.jsonl"
+    item = {k: v for k, v in good.items() if k not in ("config_version", "request_count")} | {attribute: value}
+    from boto3.dynamodb.types import TypeSerializer
+
+    broken.write_text(json.dumps({"Item": {k: TypeSerializer().serialize(v) for k, v in item.items()}}, default=str))
+    result = run("config", "import", str(broken), "--yes")
+    # Then it is refused, naming the rule in the very words the engine used
+    assert result.code == 2
+    assert problem in result.err
+    if attribute != "capacity_unit":  # the DAL never hands an unknown attribute to the Lambdas
+        assert answer["scalingStatus"] == "Failed" and problem in answer["failureReason"]
