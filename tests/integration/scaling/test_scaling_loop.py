@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from fleetscaler.handlers import endpoint_state, scaling_api
@@ -329,3 +330,23 @@ def test_draining_an_endpoint_moves_its_share(fleet: ProvisioningSageMaker, lamb
     final = get(lambda_context)
     assert (final["scalingStatus"], final["actualCapacity"]) == ("Successful", 3)
     assert weights() == [2, 0, 1]
+
+
+def test_a_corrupted_engine_record_is_dropped_with_a_warning_and_rebuilt(
+    fleet: ProvisioningSageMaker, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the engine's memory on the dimension item broken by hand (a timestamp written as text)
+    warnings: list[str] = []
+    monkeypatch.setattr(scaling_api.logger, "warning", lambda message, *_, **__: warnings.append(message))
+    boto3.resource("dynamodb").Table("fleetscaler-test").update_item(
+        Key={"id": "custom-resource:ResourceType:Property"},
+        UpdateExpression="SET scalingState = :s",
+        ExpressionAttributeValues={":s": '{"startedAt": 1, "endpoints": {"1": {"unavailable_until": "tomorrow"}}}'},
+    )
+    # When Application Auto Scaling polls and then scales out
+    body = get(lambda_context)
+    # Then it answers 200, says what it dropped, and works from what SageMaker shows
+    assert body["scalingStatus"] == "Successful" and body["actualCapacity"] == 3
+    assert any("endpoints.1: unavailable_until" in w and "rebuilt from SageMaker" in w for w in warnings)
+    assert patch(lambda_context, 6)["scalingStatus"] == "InProgress"
+    assert sorted(fleet.calls) == [("endpoint-1", 2), ("endpoint-2", 2), ("endpoint-3", 2)]
