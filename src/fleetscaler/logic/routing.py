@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fleetscaler.logic.wrr import MAX_PERIOD, pick, reduce_weights, smooth_wrr_sequence
+from fleetscaler.logic.wrr import pick, smooth_wrr_sequence
 
 # A quota that never fills: an endpoint without a cap can take any queue.
 UNBOUNDED_QUOTA = 10**12
@@ -221,12 +221,7 @@ def _leveling(weights: Sequence[int], backlog: Sequence[int]) -> _Leveling:
 
 
 def _round_robin(weights: Sequence[int], counter: int) -> int:
-    reduced = reduce_weights(weights)
-    if sum(reduced) > MAX_PERIOD:
-        # Quotas of very different sizes: keep their proportions to three significant digits.
-        top = max(reduced)
-        reduced = reduce_weights([max(1, round(w * 1000 / top)) if w else 0 for w in reduced])
-    return pick(reduced, counter)
+    return pick(weights, counter)
 
 
 @dataclass(frozen=True)
@@ -338,13 +333,11 @@ def routed_counts(count: int, weights: Sequence[int], hints: RoutingHints) -> li
 
 def _round_robin_counts(weights: Sequence[int], count: int) -> list[int]:
     """Picks per endpoint among the round-robin's first `count` (counters 0..count-1)."""
-    reduced = reduce_weights(weights)
-    if sum(reduced) > MAX_PERIOD:
-        top = max(reduced)
-        reduced = reduce_weights([max(1, round(w * 1000 / top)) if w else 0 for w in reduced])
-    period = sum(reduced)
-    full, rest = divmod(count, period)
-    counts = [w * full for w in reduced]
-    for index in smooth_wrr_sequence(reduced)[:rest]:
+    period = smooth_wrr_sequence(weights)
+    full, rest = divmod(count, len(period))
+    counts = [0] * len(weights)
+    for index in period:
+        counts[index] += full
+    for index in period[:rest]:
         counts[index] += 1
     return counts
