@@ -668,3 +668,59 @@ def test_import_refuses_what_the_engine_refuses_in_the_same_words(
     assert problem in result.err
     if attribute != "capacity_unit":  # the DAL never hands an unknown attribute to the Lambdas
         assert answer["scalingStatus"] == "Failed" and problem in answer["failureReason"]
+
+
+SNAPSHOT = {"backlog": [3, 0, 0], "counter": 7, "at": 1_800_000_000, "wake_up": [50, 50, 50], "ahead": [0, 0, 0]}
+
+
+def test_set_rides_over_the_engines_queue_snapshot_and_never_shows_it(
+    table: str, run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the scaling engine writes its once-a-minute queue snapshot just before the CLI's write lands
+    write_first_once(monkeypatch, routing=SNAPSHOT)
+    # When the operator changes the strategy
+    result = run("config", "set", "--strategy", "race", "--yes")
+    # Then the change is written (the snapshot is nothing it was made against), and the snapshot stays the engine's
+    assert result.code == 0, result.err
+    config = get_config()
+    assert config["strategy"] == "race" and config["routing"]["counter"] == 7
+    # And no operator view shows the engine's snapshot
+    assert "routing" not in run("config", "show").out
+    assert "routing" not in result.out + result.err
+
+
+def test_import_rides_over_the_engines_queue_snapshot(
+    table: str, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an export, then the engine's snapshot written just before the import's write lands
+    exported = tmp_path / "table.jsonl"
+    assert run("config", "export", str(exported)).code == 0
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    for line in lines:
+        if line["Item"]["id"]["S"] == "server_config":
+            line["Item"]["strategy"] = {"S": "prioritized"}
+    exported.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    from fleetscaler.cli.config import import_export
+
+    original = import_export.put_server_config_item
+    raced: list[int] = []
+
+    def engine_first(*args: Any, **kwargs: Any) -> Any:
+        if not raced:
+            raced.append(1)
+            set_config(routing=SNAPSHOT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(import_export, "put_server_config_item", engine_first)
+    # When it is imported / Then it is written, after one lost race
+    result = run("config", "import", str(exported), "--yes")
+    assert result.code == 0, result.err
+    assert raced and get_config()["strategy"] == "prioritized"
+
+
+def test_adding_an_endpoint_drops_the_engines_queue_snapshot(table: str, run: Any) -> None:
+    # Given a snapshot of three endpoints' queues
+    set_config(routing=SNAPSHOT)
+    # When a fourth endpoint is added / Then the snapshot is dropped (the engine writes one for four)
+    assert run("config", "add-endpoint", "4", "--yes").code == 0
+    assert "routing" not in get_config()

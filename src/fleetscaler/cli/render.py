@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from fleetscaler.dal.store import SERVER_CONFIG_FIELDS
+from fleetscaler.logic.server_config import ENGINE_MEMORY
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -35,8 +36,11 @@ def plain(value: Any) -> Any:
 
 
 def config_view(config: Mapping[str, Any]) -> dict[str, Any]:
-    """server_config's editable attributes in their canonical order (the router's counter is not one)."""
-    return {name: plain(config[name]) for name in SERVER_CONFIG_FIELDS if name in config}
+    """server_config's editable attributes in their canonical order (the router's counter is not one, nor the
+    scaling engine's queue snapshot, which it rewrites every minute)."""
+    return {
+        name: plain(config[name]) for name in SERVER_CONFIG_FIELDS if name in config and name not in ENGINE_MEMORY
+    }
 
 
 class _ViewDumper(yaml.SafeDumper):

@@ -39,6 +39,8 @@ ENGINE_ATTRIBUTES = ("current_instance_count", "capacity_units", "max_instance_c
 # engine's snapshot of the queues (read by the router; an unreadable one is ignored and replaced, never fatal).
 BOOKKEEPING_ATTRIBUTES = ("id", "request_count", "config_version", "draining_since", "routing")
 KNOWN_ATTRIBUTES = (*ROUTING_ATTRIBUTES, *ENGINE_ATTRIBUTES, *BOOKKEEPING_ATTRIBUTES)
+# What the scaling engine keeps for itself on the item (never an operator's to edit; hidden from their views).
+ENGINE_MEMORY = ("routing",)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from fleetscaler.errors import ConcurrentModification
 from fleetscaler.logic.server_config import validate_server_config
 
 # server_config attributes the scaling engine rewrites at every reconcile.
-ENGINE_OWNED_FIELDS = ("weights", "current_instance_count")
+ENGINE_OWNED_FIELDS = ("weights", "current_instance_count")  # rewritten at every reconcile
 ENGINE_RACE_RETRIES = 5
 
 
@@ -95,10 +95,15 @@ def apply_change(
             validate_server_config(proposed, fleet)
         before, after = config_view(read.config), config_view(proposed)
         changes = {name: after.get(name) for name in SERVER_CONFIG_FIELDS if before.get(name) != after.get(name)}
+        if "servers" in changes:
+            changes["routing"] = None  # the engine's queue snapshot is per server: it writes a fresh one
         try:
             version = cli.store.update_server_config(changes, read.version)
         except ConcurrentModification:
             now = cli.store.get_versioned_server_config()
+            if now is not None and config_view(now.config) == config_view(read.config):
+                read = now  # only the engine's queue snapshot moved: nothing the change was made against
+                continue
             if rebuild is None or now is None or not _engine_only_change(read.config, now.config):
                 refuse_concurrent(cli, read)
             note(cli, "the scaling engine updated weights or instance counts meanwhile: applying to its values")

@@ -10,9 +10,9 @@ from typing import Any
 import click
 from boto3.dynamodb.types import TypeDeserializer
 
-from fleetscaler.cli.config.common import note, refuse_concurrent
+from fleetscaler.cli.config.common import ENGINE_RACE_RETRIES, note, refuse_concurrent
 from fleetscaler.cli.context import CliContext, CliError, pass_cli
-from fleetscaler.cli.render import diff, plain
+from fleetscaler.cli.render import config_view, diff, plain
 from fleetscaler.dal.models import DIMENSION_ID, SERVER_CONFIG_ID
 from fleetscaler.dal.seed import (
     SeedFileError,
@@ -103,9 +103,17 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
     if not yes:
         click.confirm(f"Write {len(changed)} item(s) to {cli.table_name}?", abort=True, err=True)
     if SERVER_CONFIG_ID in changed and new_config is not None:
-        # The whole item comes from the file, but its lock must still move forward so that any writer
-        # holding an older read is refused rather than overwriting the imported config.
-        old = current[SERVER_CONFIG_ID]
+        _put_server_config(cli, new_config, current[SERVER_CONFIG_ID], client)
+    others = [by_id[item_id] for item_id in changed if item_id != SERVER_CONFIG_ID]
+    load_items(cli.table_name, others, client)
+    cli.emit({"written": len(changed)}, f"imported {len(changed)} item(s) into {cli.table_name}")
+
+
+def _put_server_config(cli: CliContext, new_config: dict[str, Any], old: dict[str, Any] | None, client: Any) -> None:
+    """Write the file's server_config whole. Its lock still moves forward, so that any writer holding an older
+    read is refused rather than overwriting the imported config; a race lost only to the scaling engine's queue
+    snapshot (rewritten every minute, nothing the import was checked against) is retried on the fresh item."""
+    for _ in range(ENGINE_RACE_RETRIES):
         old_version = int(old["config_version"]["N"]) if old and "config_version" in old else None
         item = dict(new_config)
         file_version = int(item["config_version"]["N"]) if "config_version" in item else None
@@ -113,8 +121,10 @@ def import_items(cli: CliContext, file: str, create_table: bool, yes: bool) -> N
             item["config_version"] = {"N": str((old_version or 0) + 1)}
         try:
             put_server_config_item(cli.table_name, item, old_version, old is not None, client)
+            return
         except ConcurrentModification:
-            refuse_concurrent(cli, VersionedConfig(_python(old) if old else {}, old_version))
-    others = [by_id[item_id] for item_id in changed if item_id != SERVER_CONFIG_ID]
-    load_items(cli.table_name, others, client)
-    cli.emit({"written": len(changed)}, f"imported {len(changed)} item(s) into {cli.table_name}")
+            now = get_item(cli.table_name, SERVER_CONFIG_ID, client)
+            if old is None or now is None or config_view(_python(now)) != config_view(_python(old)):
+                refuse_concurrent(cli, VersionedConfig(_python(old) if old else {}, old_version))
+            old = now
+    refuse_concurrent(cli, VersionedConfig(_python(old) if old else {}, None))
