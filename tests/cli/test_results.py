@@ -313,10 +313,14 @@ def test_unreadable_results_are_one_line(batch: Any, run: Any, monkeypatch: pyte
         (["--journal", "{journal}", "--wait", "--timeout", "-1"], "Invalid value for '--timeout'"),
         (["--journal", "{journal}", "--download", "{journal}"], "Invalid value for '--download'"),
         ([], "Missing option '--journal'"),
+        (["--journal", "{tmp}/empty.sqlite"], "error: --journal: {tmp}/empty.sqlite holds no keys yet"),
     ],
 )  # fmt: skip
 def test_bad_options(batch: Any, run: Any, tmp_path: Path, options: list[str], message: str) -> None:
     journal = batch(1)
+    # (a journal a submit created but never listed into: its prefix could not be read)
+    run("--router-url", "http://127.0.0.1:9/prod", "submit", "endpoint", "s3://no-such-bucket/x/", "--journal",
+        str(tmp_path / "empty.sqlite"), table=None)  # fmt: skip
     filled = [o.format(tmp=tmp_path, journal=journal) for o in options]
     result = run("results", *filled, table=None)
     assert result.code == 2

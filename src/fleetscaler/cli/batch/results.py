@@ -453,8 +453,8 @@ def results(
     poll_interval = 15.0 if poll_interval is None else poll_interval
     with Journal.open(journal_path, create=False) as journal:
         meta = journal.meta
-        if "prefix" not in meta:
-            raise CliError(f"--journal: {journal_path} has no batch yet (submit never listed its prefix)")
+        if "prefix" not in meta or not journal.count(tuple(Status)):
+            raise CliError(f"--journal: {journal_path} holds no keys yet (submit has not listed a prefix into it)")
         _, prefix = parse_prefix(meta["prefix"])
         reader = S3Results(cli.client("s3"))
         started = clock.now()
