@@ -97,6 +97,7 @@ CREATE TABLE entries (
     updated_at REAL NOT NULL
 );
 CREATE INDEX entries_by_status ON entries (status, key);
+CREATE INDEX entries_by_acceptance ON entries (status, accepted_at, key);
 """
 
 
@@ -438,7 +439,10 @@ class Journal:
         return {status: int(found.get(status.value, 0)) for status in Status}
 
     def entries(self, states: Iterable[Status] | None = None, *, order: str = "key") -> Iterator[Entry]:
-        """Every entry (or those in `states`), read a page at a time so a million keys fit in memory."""
+        """Every entry (or those in `states`), read a page at a time so a million keys fit in memory.
+
+        `order="acceptance"`: accepted states only (they have an acceptance time), oldest first.
+        """
         if order not in ("key", "acceptance"):
             raise ValueError(order)
         selected = tuple(states) if states is not None else tuple(Status)
@@ -452,18 +456,19 @@ class Journal:
                 yield from (Entry.from_row(row) for row in rows)
                 after = rows[-1]["key"] if len(rows) == PAGE_SIZE else None
             return
-        # Acceptance order (the endpoints' queues are first in, first out); ties broken by key.
-        cursor = (-1.0, "")
-        while True:
-            rows = self._db.execute(
-                f"SELECT * FROM entries WHERE status IN ({_marks(selected)})"
-                " AND (COALESCE(accepted_at, 0), key) > (?, ?) ORDER BY COALESCE(accepted_at, 0), key LIMIT ?",
-                (*selected, *cursor, PAGE_SIZE),
-            ).fetchall()
-            yield from (Entry.from_row(row) for row in rows)
-            if len(rows) < PAGE_SIZE:
-                return
-            cursor = (rows[-1]["accepted_at"] or 0.0, rows[-1]["key"])
+        # Acceptance order (the endpoints' queues are first in, first out), one state at a time, ties by key.
+        for state in selected:
+            cursor: tuple[float, str] = (float("-inf"), "")
+            while True:
+                rows = self._db.execute(
+                    "SELECT * FROM entries WHERE status = ? AND (accepted_at > ? OR (accepted_at = ? AND key > ?))"
+                    " ORDER BY accepted_at, key LIMIT ?",
+                    (state, cursor[0], cursor[0], cursor[1], PAGE_SIZE),
+                ).fetchall()
+                yield from (Entry.from_row(row) for row in rows)
+                if len(rows) < PAGE_SIZE:
+                    break
+                cursor = (rows[-1]["accepted_at"], rows[-1]["key"])
 
     def get(self, key: str) -> Entry | None:
         row = self._db.execute("SELECT * FROM entries WHERE key = ?", (key,)).fetchone()

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleetscaler import clock
 from fleetscaler.cli.batch.journal import ACCEPTED_STATES, Entry, Journal, Status
 from fleetscaler.cli.batch.progress import Progress
-from fleetscaler.cli.batch.submit import parse_prefix
+from fleetscaler.cli.batch.submit import key_list, parse_prefix
 from fleetscaler.cli.context import CliContext, CliError, CommandFailed, pass_cli
 from fleetscaler.cli.invoke import percentile, s3_location
 
@@ -44,7 +44,6 @@ REASON_MAX_CHARS = 500
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 PLAIN_MD5_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-PROBLEMS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -383,10 +382,7 @@ class ResultsReport:
             ("download conflicts", [f"{c['key']}: {c['reason']}" for c in conflicts]),
         )
         for title, items in sections:
-            if items:
-                lines += ["", f"{title}:"] + [f"  {item}" for item in items[:PROBLEMS_SHOWN]]
-                if len(items) > PROBLEMS_SHOWN:
-                    lines.append(f"  ... and {len(items) - PROBLEMS_SHOWN} more (--output json lists all)")
+            lines += key_list(title, items)
         return "\n".join(lines)
 
 

@@ -60,13 +60,24 @@ RESERVED_HEADERS = {"inputlocation": "InputLocation", "contenttype": "ContentTyp
                     IDEMPOTENCY_HEADER.lower(): IDEMPOTENCY_HEADER}
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
-PROBLEMS_SHOWN = 10
+# Text output lists this many refused or failed keys; --output json lists them all.
+PROBLEMS_SHOWN = 20
 
 
 class RunInterrupted(CommandFailed):
     """Ctrl-C or SIGTERM: exit status 130, as a shell reports a process stopped by SIGINT."""
 
     exit_code = 130
+
+
+def key_list(title: str, items: Sequence[str]) -> list[str]:
+    """A titled list of keys for text output, the first PROBLEMS_SHOWN of them; nothing when empty."""
+    if not items:
+        return []
+    lines = ["", f"{title}:", *(f"  {item}" for item in items[:PROBLEMS_SHOWN])]
+    if len(items) > PROBLEMS_SHOWN:
+        lines.append(f"  ... and {len(items) - PROBLEMS_SHOWN} more (--output json lists all)")
+    return lines
 
 
 def parse_prefix(uri: str) -> tuple[str, str]:
@@ -234,15 +245,7 @@ class RunSummary:
         if self.gone:
             lines.append(f"gone      {self.gone} journal keys are no longer under the prefix: not sent")
         for title, problems in (("rejected", self.rejected), ("errors", self.errors)):
-            if problems:
-                lines.append("")
-                lines.append(f"{title}:")
-                lines.extend(
-                    f"  {p.key}: {p.http_status if p.http_status is not None else '-'} {p.message}"
-                    for p in problems[:PROBLEMS_SHOWN]
-                )
-                if len(problems) > PROBLEMS_SHOWN:
-                    lines.append(f"  ... and {len(problems) - PROBLEMS_SHOWN} more (--output json lists all)")
+            lines += key_list(title, [f"{p.key}: {p.http_status or '-'} {p.message}" for p in problems])
         return "\n".join(lines)
 
 
@@ -607,7 +610,7 @@ def submit(
             concurrency=concurrency,
             max_attempts=max_attempts,
             summary=summary,
-            progress=Progress("submit", summary.to_send, enabled=show_progress),
+            progress=Progress("submit", summary.to_send, enabled=show_progress and summary.to_send > 0),
         )
         started = clock.now()
         with _StopOnTerm():
