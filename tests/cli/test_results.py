@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fleetscaler import clock
+from fleetscaler.cli.batch.journal import Journal
 from tests.cli.conftest import INPUT_BUCKET, Run, StubRouter, put_result, routed
 
 PREFIX = f"s3://{INPUT_BUCKET}/docs/"
@@ -246,7 +247,9 @@ def test_download_names_files_after_input_keys_and_never_overwrites_a_different_
     assert first.code == 0, first.err
     assert sorted(p.name for p in out.iterdir()) == [f"doc-{n:04d}.json.out" for n in range(4)]
     assert json.loads((out / "doc-0002.json.out").read_text()) == {"result": 2}
-    assert json.loads(first.out)["download"] == {"dir": str(out), "written": 4, "already_present": 0, "conflicts": []}
+    assert json.loads(first.out)["download"] == {
+        "dir": str(out), "written": 4, "already_present": 0, "conflicts": [], "errors": []
+    }  # fmt: skip
     # When downloading again, with one file changed by hand (same size) and one with a different size
     (out / "doc-0001.json.out").write_text('{"result": 9}')
     (out / "doc-0003.json.out").write_text('{"result": 3, "edited": true}')
@@ -318,11 +321,31 @@ def test_unreadable_results_are_one_line(batch: Any, run: Any, monkeypatch: pyte
 )  # fmt: skip
 def test_bad_options(batch: Any, run: Any, tmp_path: Path, options: list[str], message: str) -> None:
     journal = batch(1)
-    # (a journal a submit created but never listed into: its prefix could not be read)
-    run("--router-url", "http://127.0.0.1:9/prod", "submit", "endpoint", "s3://no-such-bucket/x/", "--journal",
-        str(tmp_path / "empty.sqlite"), table=None)  # fmt: skip
+    with Journal.open(tmp_path / "empty.sqlite", create=True) as empty:  # a journal with no keys in it
+        empty.bind("endpoint", PREFIX, None, now=0.0)
     filled = [o.format(tmp=tmp_path, journal=journal) for o in options]
     result = run("results", *filled, table=None)
     assert result.code == 2
     assert message.format(tmp=tmp_path) in result.err
     assert "Traceback" not in result.err
+
+
+def test_an_output_that_cannot_be_fetched_is_reported_and_the_others_are_downloaded(
+    batch: Any, run: Any, tmp_path: Path
+) -> None:
+    # Given 3 succeeded keys whose first output was deleted after results saw it
+    journal = batch(3)
+    for n in range(3):
+        put_result(output_of(n), b"{}")
+    assert results(run, journal).code == 0
+    bucket, _, key = output_of(0).removeprefix("s3://").partition("/")
+    boto3.client("s3").delete_object(Bucket=bucket, Key=key)
+    # When downloading
+    result = results(run, journal, "--download", str(tmp_path / "out"))
+    # Then the two others are written, the missing one is reported, exit status 1
+    assert result.code == 1
+    download = json.loads(result.out)["download"]
+    assert download["written"] == 2
+    assert [e["key"] for e in download["errors"]] == ["docs/doc-0000.json"]
+    assert download["errors"][0]["reason"].startswith(f"cannot read {output_of(0)}")
+    assert "1 downloads failed" in result.err

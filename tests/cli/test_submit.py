@@ -421,6 +421,8 @@ def test_bad_input_is_one_line_and_exit_status_2(
     assert message in result.err
     assert "Traceback" not in result.err
     assert stub_router.requests == []
+    # A batch that cannot start leaves no journal behind
+    assert not (tmp_path / "b.sqlite").exists()
 
 
 def test_a_journal_of_another_batch_is_refused(

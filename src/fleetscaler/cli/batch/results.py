@@ -198,7 +198,14 @@ class DownloadReport:
     directory: Path
     written: int = 0
     already_present: int = 0
+    # A different file already has the name (kept).
     conflicts: list[dict[str, str]] = field(default_factory=list)
+    # The output could not be read or written (gone from S3, a full disk, a name too long).
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.conflicts or self.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +213,7 @@ class DownloadReport:
             "written": self.written,
             "already_present": self.already_present,
             "conflicts": self.conflicts,
+            "errors": self.errors,
         }
 
 
@@ -242,7 +250,7 @@ class _temporary_beside:
 
 
 def _download_one(entry: Entry, directory: Path, prefix: str, reader: S3Results) -> tuple[str, str | None]:
-    """('written' | 'present' | 'conflict', why) for one succeeded entry."""
+    """('written' | 'present' | 'conflict' | 'error', why) for one succeeded entry."""
     assert entry.output_location is not None
     target = directory / local_name(entry.key, prefix)
     try:
@@ -261,7 +269,9 @@ def _download_one(entry: Entry, directory: Path, prefix: str, reader: S3Results)
             return "present", None
         return "conflict", f"{target} exists with different content (not overwritten)"
     except OSError as exc:
-        return "conflict", f"cannot write {target}: {exc.strerror or exc}"
+        return "error", f"cannot write {target}: {exc.strerror or exc}"
+    except CliError as exc:
+        return "error", exc.format_message()
 
 
 def download_outputs(
@@ -276,7 +286,9 @@ def download_outputs(
             elif outcome == "present":
                 report.already_present += 1
             else:
-                report.conflicts.append({"key": entry.key, "reason": why or ""})
+                (report.conflicts if outcome == "conflict" else report.errors).append(
+                    {"key": entry.key, "reason": why or ""}
+                )
     return report
 
 
@@ -323,7 +335,7 @@ class ResultsReport:
 
     @property
     def complete(self) -> bool:
-        return self.counts[Status.SUCCEEDED] == self.total and not (self.download and self.download.conflicts)
+        return self.counts[Status.SUCCEEDED] == self.total and (self.download is None or self.download.complete)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -369,9 +381,10 @@ class ResultsReport:
             report = self.download
             lines.append(
                 f"downloaded {report.written} to {report.directory} ({report.already_present} already there, "
-                f"{len(report.conflicts)} conflicts)"
+                f"{len(report.conflicts)} conflicts, {len(report.errors)} errors)"
             )
         conflicts = self.download.conflicts if self.download else []
+        download_errors = self.download.errors if self.download else []
         sections = (
             ("failed", [f"{f['key']}: {f['reason']}" for f in self.failures]),
             (
@@ -380,6 +393,7 @@ class ResultsReport:
                  for n in self.not_accepted],
             ),
             ("download conflicts", [f"{c['key']}: {c['reason']}" for c in conflicts]),
+            ("download errors", [f"{e['key']}: {e['reason']}" for e in download_errors]),
         )
         for title, items in sections:
             lines += key_list(title, items)
@@ -483,4 +497,5 @@ def results(
             f"not all succeeded: {counts[Status.FAILED]} failed, {counts[Status.ACCEPTED]} pending, "
             f"{len(report.not_accepted)} not accepted"
             + (f", {len(download.conflicts)} download conflicts" if download and download.conflicts else "")
+            + (f", {len(download.errors)} downloads failed" if download and download.errors else "")
         )

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -499,10 +499,16 @@ class _StopOnTerm:
 
 
 def prepare_batch(
-    journal: Journal, s3: Any, bucket: str, prefix: str, run: int, summary: RunSummary, show_progress: bool
+    journal: Journal,
+    pages: Iterable[tuple[list[ListedObject], int]],
+    bucket: str,
+    prefix: str,
+    run: int,
+    summary: RunSummary,
+    show_progress: bool,
 ) -> None:
     """List the prefix into the journal and count what this run finds there."""
-    for page, markers in list_objects(s3, bucket, prefix):
+    for page, markers in pages:
         merged = journal.merge_listing(bucket, page, run, clock.now())
         summary.listed += len(page)
         summary.folder_markers += markers
@@ -582,8 +588,12 @@ def submit(
     base_url = cli.router_base_url
     cli.frozen_credentials()  # one line now when there are none, not one error per key
     sender = SignedSender(base_url, cli.session.get_credentials(), signing_region(base_url, cli.region_name))
-    s3 = cli.client("s3")
     show_progress = cli.output != "json"
+    pages = list_objects(cli.client("s3"), bucket, prefix)
+    # The first page before any journal is written: a wrong bucket or prefix leaves no file behind.
+    first = next(pages, ([], 0))
+    if not first[0] and not first[1]:
+        raise CliError(f"PREFIX: no objects under s3://{bucket}/{prefix}")
 
     with Journal.open(path, create=True) as journal:
         journal.lock_for_submit()
@@ -592,7 +602,7 @@ def submit(
             headers["ContentType"] = recorded_type
         run = journal.begin_run()
         summary = RunSummary(journal=path, fleet=fleet, prefix=prefix_uri)
-        prepare_batch(journal, s3, bucket, prefix, run, summary, show_progress)
+        prepare_batch(journal, itertools.chain([first], pages), bucket, prefix, run, summary, show_progress)
         if show_progress and (summary.accepted_before or summary.in_doubt):
             click.echo(
                 f"resuming: {summary.accepted_before} of {summary.listed} keys already accepted (not sent again)"
