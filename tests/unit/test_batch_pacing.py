@@ -42,20 +42,20 @@ def test_retry_after_is_seconds_or_an_http_date(header: str | None, seconds: flo
 def test_sends_are_spaced_by_the_rate_and_a_late_sender_catches_up_one_interval_only() -> None:
     # Given 4 requests/s
     pacer = RateController(ceiling=4.0)
-    # When sends go out as soon as allowed
+    # When sends go out as soon as allowed, from a start at t=100
     moments = []
-    now = 0.0
+    now = 100.0
     for _ in range(4):
         now = max(now, pacer.ready_at())
         moments.append(now)
         pacer.take_slot(now)
-    # Then they are 0.25 s apart
-    assert moments == [0.0, 0.25, 0.5, 0.75]
+    # Then they are 0.25 s apart from the first one on
+    assert moments == [100.0, 100.25, 100.5, 100.75]
     # And after a 10 s stall one extra send may go at once (one interval caught up), not forty
-    pacer.take_slot(10.0)
-    assert pacer.ready_at() == 10.0
-    pacer.take_slot(10.0)
-    assert pacer.ready_at() == 10.25
+    pacer.take_slot(110.0)
+    assert pacer.ready_at() == 110.0
+    pacer.take_slot(110.0)
+    assert pacer.ready_at() == 110.25
 
 
 def test_throttle_halves_the_rate_once_per_burst_and_pauses_for_retry_after() -> None:

@@ -55,7 +55,7 @@ class RateController:
     lowest: float = field(init=False)
     paused_until: float = field(init=False, default=0.0)
     throttled: int = field(init=False, default=0)
-    _next_slot: float = field(init=False, default=0.0)
+    _next_slot: float | None = field(init=False, default=None)  # None until the first send
     _last_decrease_at: float = field(init=False, default=float("-inf"))
     _throttles_in_a_row: int = field(init=False, default=0)
 
@@ -69,13 +69,16 @@ class RateController:
 
     def ready_at(self) -> float:
         """When the next request may leave."""
-        return max(self.paused_until, self._next_slot)
+        return max(self.paused_until, self._next_slot if self._next_slot is not None else float("-inf"))
 
     def take_slot(self, now: float) -> None:
         """A request leaves at `now` (>= ready_at()). A late sender catches up by at most one interval, and
         none after a pause: the first request after it is followed by the next one a whole interval later."""
         interval = 1.0 / self.rate
-        self._next_slot = max(self._next_slot, now - interval, self.paused_until) + interval
+        if self._next_slot is None:
+            self._next_slot = now + interval
+        else:
+            self._next_slot = max(self._next_slot, now - interval, self.paused_until) + interval
 
     def accepted(self) -> None:
         self._throttles_in_a_row = 0
