@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from fleetscaler import clock
 from fleetscaler.cli.batch.journal import Journal
-from tests.cli.conftest import INPUT_BUCKET, Run, StubRouter, put_result, routed
+from tests.cli.conftest import (
+    INPUT_BUCKET,
+    RESULTS_SLEEP,
+    SUBMIT_SLEEP,
+    Run,
+    StubRouter,
+    VirtualTime,
+    put_result,
+    routed,
+)
 
 PREFIX = f"s3://{INPUT_BUCKET}/docs/"
 RESULTS_FIELDS = {
@@ -54,27 +60,6 @@ def failure_of(n: int) -> str:
 
 def results(run: Any, journal: Path, *options: str, output: str = "json") -> Run:
     return run("--output", output, "results", "--journal", str(journal), *options, table=None)
-
-
-@pytest.fixture
-def virtual_polls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A clock that moves only when results (or submit) waits; `on_poll` (set by the test) runs at each wait of
-    results."""
-    manual = clock.ManualClock(start=time.time())
-    previous = clock.set_clock(manual)
-
-    polls = SimpleNamespace(waits=[], on_poll=lambda n: None)
-
-    def wait(seconds: float) -> None:
-        polls.waits.append(round(seconds, 6))
-        manual.advance(seconds)
-        polls.on_poll(len(polls.waits))
-
-    monkeypatch.setattr("fleetscaler.cli.batch.results.sleep", wait)
-    # A batch submitted meanwhile is paced in the same time
-    monkeypatch.setattr("fleetscaler.cli.batch.submit.sleep", manual.advance)
-    yield polls
-    clock.set_clock(previous)
 
 
 def test_successes_failures_and_pending_are_counted_and_failures_give_their_reason(batch: Any, run: Any) -> None:
@@ -145,22 +130,18 @@ def test_results_read_s3_only_for_keys_still_pending(
 
 
 def test_time_to_result_comes_from_the_objects_last_modified(
-    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, virtual_time: VirtualTime
 ) -> None:
     # Given 10 keys accepted one second apart, starting 100 s before now (the submitter's clock)
     put_inputs(10)
     started = time.time() - 100
-    manual = clock.ManualClock(start=started)
-    previous = clock.set_clock(manual)
-    monkeypatch.setattr("fleetscaler.cli.batch.submit.sleep", manual.advance)
-    try:
-        journal = tmp_path / "b.sqlite"
-        submitted = run(
-            "--router-url", stub_router.url, "submit", "endpoint", PREFIX, "--journal", str(journal),
-            "--rate", "1", "--concurrency", "1", table=None,
-        )  # fmt: skip
-    finally:
-        clock.set_clock(previous)
+    virtual_time.clock.set(started)
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
+    journal = tmp_path / "b.sqlite"
+    submitted = run(
+        "--router-url", stub_router.url, "submit", "endpoint", PREFIX, "--journal", str(journal),
+        "--rate", "1", "--concurrency", "1", table=None,
+    )  # fmt: skip
     assert submitted.code == 0, submitted.err
     # When their outputs are written now
     writing = time.time()
@@ -177,37 +158,41 @@ def test_time_to_result_comes_from_the_objects_last_modified(
     assert timing["max"] == timing["p95"]
 
 
-def test_wait_polls_until_nothing_is_pending(batch: Any, run: Any, virtual_polls: Any) -> None:
+def test_wait_polls_until_nothing_is_pending(batch: Any, run: Any, virtual_time: VirtualTime) -> None:
     # Given 5 accepted keys whose outputs appear one per poll
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
     journal = batch(5)
-    virtual_polls.on_poll = lambda n: put_result(output_of(n - 1), b"{}")
+    waits = virtual_time.patch_sleep(RESULTS_SLEEP, on_wait=lambda n: put_result(output_of(n - 1), b"{}"))
     # When waiting
     result = results(run, journal, "--wait", "--poll-interval", "5")
     # Then it polled every 5 s until all 5 were there, and says how long it waited
     assert result.code == 0, result.err
-    assert virtual_polls.waits == [5.0] * 5
+    assert waits == [5.0] * 5
     report = json.loads(result.out)
     assert (report["succeeded"], report["waited_seconds"], report["complete"]) == (5, 25.0, True)
 
 
-def test_wait_gives_up_at_the_timeout(batch: Any, run: Any, virtual_polls: Any) -> None:
+def test_wait_gives_up_at_the_timeout(batch: Any, run: Any, virtual_time: VirtualTime) -> None:
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
     journal = batch(3)
     put_result(output_of(0), b"{}")
+    waits = virtual_time.patch_sleep(RESULTS_SLEEP)
     result = results(run, journal, "--wait", "--timeout", "25", "--poll-interval", "10")
     assert result.code == 1
-    assert virtual_polls.waits == [10.0, 10.0, 5.0]
+    assert waits == [10.0, 10.0, 5.0]
     report = json.loads(result.out)
     assert (report["succeeded"], report["pending"], report["waited_seconds"]) == (1, 2, 25.0)
 
 
 def test_a_wait_poll_leaves_an_endpoint_at_the_first_chunk_still_queued(
-    batch: Any, run: Any, virtual_polls: Any, monkeypatch: pytest.MonkeyPatch
+    batch: Any, run: Any, virtual_time: VirtualTime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given chunks of 2 keys, and 9 keys over 3 endpoints (keys n, n+3, n+6 on endpoint n+1) of which only
     # each endpoint's newest has finished, out of its queue's order
     from fleetscaler.cli.batch.results import S3Results
 
     monkeypatch.setattr("fleetscaler.cli.batch.results.PROBE_CHUNK", 2)
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
     journal = batch(9)
     for n in (6, 7, 8):
         put_result(output_of(n), b"{}")
@@ -219,7 +204,7 @@ def test_a_wait_poll_leaves_an_endpoint_at_the_first_chunk_still_queued(
         return original(self, entry)
 
     monkeypatch.setattr(S3Results, "probe", probe)
-    virtual_polls.on_poll = lambda n: probed.append([])
+    virtual_time.patch_sleep(RESULTS_SLEEP, on_wait=lambda n: probed.append([]))
     # When waiting, with a timeout of one poll interval
     result = results(run, journal, "--wait", "--timeout", "10", "--poll-interval", "10")
     # Then the first poll read each endpoint's two oldest keys and left it there; the last poll read them all

@@ -8,16 +8,15 @@ import os
 import signal
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from fleetscaler import clock
 from fleetscaler.cli.batch.journal import Journal, idempotency_key
-from tests.cli.conftest import INPUT_BUCKET, Run, SigningRouter, StubRouter, routed
+from tests.cli.conftest import INPUT_BUCKET, SUBMIT_SLEEP, Run, SigningRouter, StubRouter, VirtualTime, routed
 
 PREFIX = f"s3://{INPUT_BUCKET}/docs/"
 SUBMIT_FIELDS = {
@@ -41,22 +40,6 @@ def journal_rows(path: Path) -> dict[str, dict[str, Any]]:
     rows = {row["key"]: dict(row) for row in connection.execute("SELECT * FROM entries")}
     connection.close()
     return rows
-
-
-@pytest.fixture
-def virtual_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """A clock that moves only when submit waits; yields the waits."""
-    manual = clock.ManualClock(start=1_800_000_000.0)
-    previous = clock.set_clock(manual)
-    waits: list[float] = []
-
-    def wait(seconds: float) -> None:
-        waits.append(round(seconds, 6))
-        manual.advance(seconds)
-
-    monkeypatch.setattr("fleetscaler.cli.batch.submit.sleep", wait)
-    yield waits
-    clock.set_clock(previous)
 
 
 def interrupt_after(monkeypatch: pytest.MonkeyPatch, count: int, interrupt: Callable[[], None]) -> None:
@@ -219,10 +202,11 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_the_rerun_sends_the_rest(
 
 
 def test_throttling_pauses_for_retry_after_halves_the_rate_then_climbs_back(
-    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, virtual_time: list[float]
+    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, virtual_time: VirtualTime
 ) -> None:
-    # Given a router that answers the first three requests 429 with Retry-After: 2
+    # Given a router that answers the first three requests 429 with Retry-After: 2 (and a virtual clock)
     put_inputs(40)
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
 
     def answer(headers: dict[str, str], n: int) -> Any:
         if n < 3:
@@ -321,10 +305,11 @@ def test_twenty_identical_refusals_in_a_row_stop_the_run(
 
 
 def test_server_errors_are_retried_up_to_max_attempts_then_recorded(
-    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, virtual_time: list[float]
+    stub_router: StubRouter, put_inputs: Any, run: Any, tmp_path: Path, virtual_time: VirtualTime
 ) -> None:
-    # Given a router whose Lambda keeps failing on one key
+    # Given a router whose Lambda keeps failing on one key (and a virtual clock)
     put_inputs(6)
+    virtual_time.patch_sleep(SUBMIT_SLEEP)
     broken = f"s3://{INPUT_BUCKET}/docs/doc-0002.json"
     stub_router.answer = lambda headers, n: (
         (502, {"message": "Internal server error"}, {}) if headers["inputlocation"] == broken else routed(n)
