@@ -62,3 +62,7 @@ deploy: package
 .PHONY: bench-scaling
 bench-scaling: venv
 	$(BIN)/python bench/scaling_bench.py
+
+.PHONY: bench-submit
+bench-submit: venv
+	$(BIN)/python bench/submit_bench.py

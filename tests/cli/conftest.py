@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +21,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.conftest import TABLE, FakeLambdaContext, load_event
+from tests.integration.conftest import sagemaker_calls
+
+__all__ = ["sagemaker_calls"]
 
 
 @dataclass
@@ -176,20 +181,156 @@ def signing_router(table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sign
             self._answer(response["statusCode"], response["body"])
 
         def _answer(self, status: int, body: str) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, status, body.encode())
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/prod"
     try:
-        yield state
+        with serving(Handler) as url:
+            state.url = url
+            yield state
+    finally:
+        log_handler.setStream(previous_stream)
+
+
+def answer_json(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, headers: dict[str, str] | None = None
+) -> None:
+    """Send a JSON answer from a test HTTP server's request handler."""
+    handler.send_response(status)
+    for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` served on 127.0.0.1 (a free port) in a thread; yields the URL of a `prod` stage there."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/prod"
     finally:
         server.shutdown()
         server.server_close()
-        log_handler.setStream(previous_stream)
+
+
+# ----- batches: `fleetscaler submit` and `fleetscaler results` -----
+
+INPUT_BUCKET = "batch-inputs"
+SUBMIT_SLEEP = "fleetscaler.cli.batch.submit.sleep"
+RESULTS_SLEEP = "fleetscaler.cli.batch.results.sleep"
+RESULT_BUCKET = "batch-results"
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
+def routed(n: int) -> Answer:
+    """The router's 202 for the n-th request (0-based): output and failure objects in RESULT_BUCKET."""
+    return (
+        202,
+        {
+            "endpointName": f"endpoint-{n % 3 + 1}",
+            "inferenceId": f"inference-{n}",
+            "outputLocation": f"s3://{RESULT_BUCKET}/endpoint-{n % 3 + 1}/{n}.out",
+            "failureLocation": f"s3://{RESULT_BUCKET}/endpoint-{n % 3 + 1}/failures/{n}-error.out",
+        },
+        {},
+    )
+
+
+@dataclass
+class StubRouter:
+    """A router stand-in on 127.0.0.1 that answers what `answer(headers, n)` says (default: 202).
+
+    `requests` holds each request's headers (lower-case names), `sent_at` the fleetscaler clock at arrival.
+    """
+
+    url: str = ""
+    requests: list[dict[str, str]] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    answer: Any = None
+
+    def inputs_sent(self) -> list[str]:
+        return [r["inputlocation"] for r in self.requests]
+
+
+@pytest.fixture
+def stub_router() -> Iterator[StubRouter]:
+    from fleetscaler import clock
+
+    state = StubRouter(answer=lambda headers, n: routed(n))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with lock:
+                n = len(state.requests)
+                state.requests.append(headers)
+                state.sent_at.append(clock.now())
+            status, body, extra = state.answer(headers, n)
+            answer_json(self, status, json.dumps(body).encode(), extra)
+
+    with serving(Handler) as url:
+        state.url = url
+        yield state
+
+
+@pytest.fixture
+def put_inputs(aws: None) -> Any:
+    """`put_inputs(count, prefix="docs/")`: small JSON objects in INPUT_BUCKET (and an empty RESULT_BUCKET)."""
+    s3 = boto3.client("s3")
+    for bucket in (INPUT_BUCKET, RESULT_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+
+    def put(count: int, prefix: str = "docs/") -> list[str]:
+        keys = [f"{prefix}doc-{i:04d}.json" for i in range(count)]
+        for i, key in enumerate(keys):
+            s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=json.dumps({"document": i}).encode())
+        return keys
+
+    return put
+
+
+def put_result(location: str, body: bytes) -> None:
+    """What SageMaker does when a request finishes: the output (or failure) object appears."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
+class VirtualTime:
+    """fleetscaler's clock, moving only when a patched `sleep` is called (`patch_sleep`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from fleetscaler import clock
+
+        self.clock = clock.ManualClock(start=time.time())
+        self._monkeypatch = monkeypatch
+
+    def patch_sleep(self, target: str, on_wait: Callable[[int], None] | None = None) -> list[float]:
+        """Replace `target` (a module's `sleep`) by an advance of this clock; returns the waits it is asked for.
+        `on_wait(n)` runs after the n-th wait (the world changing meanwhile)."""
+        waits: list[float] = []
+
+        def wait(seconds: float) -> None:
+            waits.append(round(seconds, 6))
+            self.clock.advance(seconds)
+            if on_wait is not None:
+                on_wait(len(waits))
+
+        self._monkeypatch.setattr(target, wait)
+        return waits
+
+
+@pytest.fixture
+def virtual_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTime]:
+    from fleetscaler import clock
+
+    virtual = VirtualTime(monkeypatch)
+    previous = clock.set_clock(virtual.clock)
+    yield virtual
+    clock.set_clock(previous)

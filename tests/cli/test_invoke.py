@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from fleetscaler.cli.invoke import percentile, send_offsets
-from tests.cli.conftest import SigningRouter, set_config
+from tests.cli.conftest import SigningRouter, VirtualTime, set_config
 
 
 def test_single_request_is_signed_and_routed(signing_router: SigningRouter, run: Any) -> None:
@@ -319,43 +319,28 @@ def test_load_counts_unexpected_failures_instead_of_losing_them(
     assert sum(summary["by_endpoint"].values()) == 6
 
 
-def test_ramp_paces_requests_by_the_clock(
-    signing_router: SigningRouter, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ramp_paces_requests_by_the_clock(signing_router: SigningRouter, run: Any, virtual_time: VirtualTime) -> None:
     # Given a virtual clock that moves only when the CLI waits
-    from fleetscaler import clock
-
-    virtual = clock.ManualClock()
-    previous = clock.set_clock(virtual)
-    waits: list[float] = []
-
-    def wait(seconds: float) -> None:
-        waits.append(round(seconds, 6))
-        virtual.advance(seconds)
-
-    monkeypatch.setattr("fleetscaler.cli.invoke.sleep", wait)
-    try:
-        # When 14 requests ramp from 10/s, +10/s every second
-        result = run(
-            "--router-url",
-            signing_router.url,
-            "--output",
-            "json",
-            "invoke",
-            "endpoint",
-            "--input",
-            "s3://b/k",
-            "--count",
-            "14",
-            "--rate",
-            "10",
-            "--ramp-step",
-            "10",
-            "--step-seconds",
-            "1",
-        )
-    finally:
-        clock.set_clock(previous)
+    waits = virtual_time.patch_sleep("fleetscaler.cli.invoke.sleep")
+    # When 14 requests ramp from 10/s, +10/s every second
+    result = run(
+        "--router-url",
+        signing_router.url,
+        "--output",
+        "json",
+        "invoke",
+        "endpoint",
+        "--input",
+        "s3://b/k",
+        "--count",
+        "14",
+        "--rate",
+        "10",
+        "--ramp-step",
+        "10",
+        "--step-seconds",
+        "1",
+    )
     # Then the first second sends one every 0.1 s, the next at 20/s; all 14 arrive
     assert result.code == 0, result.err
     assert waits == pytest.approx([0.1] * 10 + [0.05] * 3)

@@ -31,6 +31,15 @@ class CliError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class CommandFailed(click.ClickException):
+    """The command ran and reported its outcome, which is a failure: one line `error: ...`, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 @dataclass
 class CliContext:
     stack: str | None = None

@@ -44,12 +44,16 @@ HTTP_TIMEOUT_SECONDS = 30
 
 @dataclass(frozen=True)
 class Reply:
-    """One request's outcome: HTTP status (or CONNECTION_ERROR), the router's JSON answer, latency."""
+    """One request's outcome: HTTP status (or CONNECTION_ERROR), the router's JSON answer, latency.
+
+    `retry_after` is the answer's Retry-After header as sent (429 and 503 carry one).
+    """
 
     status: int | str
     body: dict[str, Any]
     latency_seconds: float
     error: str | None = None
+    retry_after: str | None = None
 
     @property
     def endpoint(self) -> str | None:
@@ -62,7 +66,11 @@ class Reply:
 
 
 class SignedSender:
-    """POSTs to `{base}/endpoints/{fleet}`, each request freshly signed (SigV4 dates go stale)."""
+    """POSTs to `{base}/endpoints/{fleet}`, each request freshly signed (SigV4 dates go stale).
+
+    `credentials` may be refreshable (SSO, assumed roles): they are frozen for each request, as botocore
+    does, so a batch that outlives one set of temporary credentials signs with the next.
+    """
 
     def __init__(self, base_url: str, credentials: Any, region: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -76,7 +84,9 @@ class SignedSender:
         request = AWSRequest(method="POST", url=self.url(fleet), data=body or b"", headers=dict(headers))
         if body:
             request.headers["Content-Type"] = "application/octet-stream"
-        SigV4Auth(self.credentials, SERVICE, self.region).add_auth(request)
+        freeze = getattr(self.credentials, "get_frozen_credentials", None)
+        credentials = freeze() if freeze is not None else self.credentials
+        SigV4Auth(credentials, SERVICE, self.region).add_auth(request)
         prepared = request.prepare()
         http_request = urllib.request.Request(
             prepared.url, data=body or b"", headers=dict(prepared.headers.items()), method="POST"
@@ -84,9 +94,9 @@ class SignedSender:
         started = clock.now()
         try:
             with urllib.request.urlopen(http_request, timeout=HTTP_TIMEOUT_SECONDS) as response:
-                status, raw = response.status, response.read()
+                status, raw, retry_after = response.status, response.read(), response.headers.get("Retry-After")
         except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
+            status, raw, retry_after = exc.code, exc.read(), exc.headers.get("Retry-After")
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return Reply(CONNECTION_ERROR, {}, clock.now() - started, error=f"cannot reach {self.base_url}: {reason}")
@@ -95,7 +105,8 @@ class SignedSender:
             parsed = json.loads(raw or b"{}")
         except ValueError:
             parsed = {"message": raw[:200].decode("utf-8", "replace")}
-        return Reply(status, parsed if isinstance(parsed, dict) else {"message": str(parsed)}, latency)
+        answer = parsed if isinstance(parsed, dict) else {"message": str(parsed)}
+        return Reply(status, answer, latency, retry_after=retry_after)
 
 
 def signing_region(base_url: str, configured: str) -> str:

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Command groups, one module each (imported here, after `cli` exists).
+from fleetscaler.cli.batch.results import results  # noqa: E402
+from fleetscaler.cli.batch.submit import submit  # noqa: E402
 from fleetscaler.cli.config import config_group  # noqa: E402
 from fleetscaler.cli.deploy import deploy, destroy  # noqa: E402
 from fleetscaler.cli.invoke import invoke  # noqa: E402
@@ -61,6 +63,8 @@ from fleetscaler.cli.status import status  # noqa: E402
 
 cli.add_command(config_group)
 cli.add_command(invoke)
+cli.add_command(submit)
+cli.add_command(results)
 cli.add_command(status)
 cli.add_command(deploy)
 cli.add_command(destroy)
