@@ -76,13 +76,6 @@ def local_fleet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loc
 
 def put_inputs(fleet: LocalFleet, count: int) -> list[str]:
     s3 = fleet.s3()
-
-    # The stack's single URL forwards S3 to moto but does not answer `Expect: 100-continue`: without this each
-    # upload waits botocore's one-second timeout before sending its body.
-    def no_expect(request: Any, **_: Any) -> None:
-        request.headers.pop("Expect", None)
-
-    s3.meta.events.register("before-send.s3.PutObject", no_expect)
     s3.create_bucket(Bucket="batch-inputs")
     keys = [f"docs/doc-{i:04d}.json" for i in range(count)]
     for i, key in enumerate(keys):

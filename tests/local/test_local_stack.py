@@ -74,3 +74,19 @@ def test_fleet_time_follows_the_wall_clock_in_local_up() -> None:
         # And the endpoint-state Lambda's one-minute schedule fired once per minute of fleet time
         assert len(scheduled) >= 2
         assert all(later - earlier >= 60 for earlier, later in itertools.pairwise(scheduled))
+
+
+def test_the_single_url_answers_expect_100_continue_before_the_body() -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    # Given the stack's single AWS URL (S3 goes through it to moto)
+    with LocalStack(table_name="fleetscaler-expect-test") as stack:
+        parts = urlsplit(stack.emulator_url)
+        # When a client announces a body and waits for the interim answer, as botocore does for S3 uploads
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+            sock.sendall(
+                b"PUT /bucket/key HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+            )
+            # Then "100 Continue" arrives before any body is sent (not held back with the final answer)
+            assert sock.recv(64).startswith(b"HTTP/1.1 100")

@@ -695,6 +695,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request headers may carry credentials; the emulator logs nothing per request
 
+    def handle_expect_100(self) -> bool:
+        """`Expect: 100-continue` (botocore sends it with S3 uploads): the interim answer must leave at once, not
+        wait in the write buffer for the final one, or the client waits a second before sending the body."""
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
+
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
         for name, value in headers.items():
