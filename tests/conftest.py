@@ -25,11 +25,13 @@ def reset_process_caches() -> None:
     from fleetscaler.aws import cloudwatch
     from fleetscaler.aws.sagemaker import reset_clients
     from fleetscaler.config import get_settings
+    from fleetscaler.dal.router_table import get_router_table
     from fleetscaler.dal.store import get_store
     from fleetscaler.handlers import router
 
     get_settings.cache_clear()
     get_store.cache_clear()
+    get_router_table.cache_clear()
     router.get_router.cache_clear()
     reset_clients()
     cloudwatch.reset_clients()

@@ -235,23 +235,6 @@ def test_sagemaker_throttling_is_429_with_retry_after(
     assert headers["Retry-After"] == "1"
 
 
-def test_dynamodb_throttling_is_429(
-    table: str, router_event: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pynamodb.exceptions import UpdateError
-
-    from fleetscaler.dal.models import ServerConfigItem
-
-    def throttled(*_: Any, **__: Any) -> Any:
-        cause = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "UpdateItem")
-        raise UpdateError("throttled", cause=cause)
-
-    monkeypatch.setattr(ServerConfigItem, "update", throttled)
-    status, body, headers = call(router_event(), lambda_context)
-    assert (status, headers.get("Retry-After")) == (429, "1")
-    assert "throttling" in body["message"]
-
-
 def test_secrets_never_reach_logs_or_responses(
     table: str, router_event: Any, lambda_context: Any, lambda_output: Any
 ) -> None:
