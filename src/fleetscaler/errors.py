@@ -86,11 +86,13 @@ class RetryLater(FleetscalerError):
 
 
 class Throttled(RetryLater):
-    """DynamoDB or SageMaker (`source`) throttled us; the caller may retry after `retry_after` seconds."""
+    """DynamoDB or SageMaker (`source`) throttled us; the caller may retry after `retry_after` seconds.
+    `retried`: the router already tried once more after a short pause."""
 
-    def __init__(self, message: str, retry_after: int = 1, *, source: str = "") -> None:
+    def __init__(self, message: str, retry_after: int = 1, *, source: str = "", retried: bool = False) -> None:
         super().__init__(message, retry_after)
         self.source = source
+        self.retried = retried
 
 
 class RequestInProgress(RetryLater):

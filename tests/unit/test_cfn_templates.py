@@ -366,3 +366,44 @@ def test_the_idempotency_window_is_a_parameter_with_the_settings_bounds(fleet: d
     )
     variables = fleet["Resources"]["RouterFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["IDEMPOTENCY_TTL_SECONDS"] == {"Ref": "IdempotencyTtlSeconds"}
+
+
+def test_the_throttled_alarm_watches_the_metric_the_router_emits_for_its_fleet(fleet: dict[str, Any]) -> None:
+    # Given the alarm on throttled answers
+    alarm = view(fleet, ThrottledAlarmThreshold=30).resource("RouterThrottledAlarm")
+    assert alarm is not None
+    # Then it counts the router's 429 answers of this fleet, a minute at a time, five minutes in a row
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
+        "fleetscaler",
+        "ThrottledRequests",
+        [{"Name": "Fleet", "Value": "fleet"}],
+    )
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "Sum",
+        60,
+        5,
+        5,
+    )
+    assert alarm["Threshold"] == 30 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    # And the router emits that metric under that dimension (tests/integration/test_router_throttling.py
+    # checks the EMF line itself)
+    router = (SOURCE / "handlers" / "router.py").read_text()
+    assert '"ThrottledRequests"' in router and 'emit_counts("Fleet"' in router
+
+
+def test_the_dashboard_shows_the_routers_ceiling(fleet: dict[str, Any]) -> None:
+    import json
+
+    # (the target line's value is a parameter spliced in unquoted)
+    body = fleet["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(body.replace("${TargetBacklogPerInstance}", "5"))["widgets"]
+    widget = next(w for w in widgets if "ceiling" in w["properties"]["title"])
+    plotted = [(m[1], m[2], m[3]) for m in widget["properties"]["metrics"]]
+    assert plotted == [
+        ("ThrottledRequests", "Fleet", "${ResourceName}"),
+        ("ThrottleRetries", "Fleet", "${ResourceName}"),
+        ("IdempotentRepeats", "Fleet", "${ResourceName}"),
+    ]
+    router = (SOURCE / "handlers" / "router.py").read_text()
+    assert all(f'"{name}"' in router for name, _, _ in plotted)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.config import get_settings
 from fleetscaler.dal.router_table import get_router_table
-from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest
+from fleetscaler.errors import ConfigurationUnusable, FleetscalerError, InvalidRequest, Throttled
 from fleetscaler.handlers.emf import emit_counts
 from fleetscaler.handlers.http import (
     INTERNAL_ERROR_MESSAGE,
@@ -81,6 +81,11 @@ def _report(router: FleetRouter, routed: RoutedRequest) -> None:
     invocation = routed.invocation
     # The key is an allowed header: logged so that a request and its repeats can be found together.
     key = {} if routed.idempotency_key is None else {"idempotency_key": routed.idempotency_key.value}
+    if routed.throttled is not None:
+        logger.warning(
+            "throttled; routed when tried once more", source=routed.throttled.source, reason=routed.throttled.message
+        )
+        _count("ThrottleRetries", "Fleet", router.resource_name)
     if routed.repeated:
         logger.info(
             "repeat of an Idempotency-Key: answered with the first request's answer, not routed again",
@@ -121,6 +126,9 @@ def handle_domain_error(error: FleetscalerError) -> ProxyResponse:
     _count("RouterErrors", "StatusCode", str(status))
     if isinstance(error, ConfigurationUnusable):
         _count("UnusableServerConfig", "Service", "router")
+    if isinstance(error, Throttled):
+        throttled = {"ThrottledRequests": 1, **({"ThrottleRetries": 1} if error.retried else {})}
+        emit_counts("Fleet", get_router().known_fleet_name or "unknown", throttled)
     return proxy_response(status, {"message": error.message}, error_headers(error))
 
 

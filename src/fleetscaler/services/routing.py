@@ -3,7 +3,8 @@
 A request that fails after taking its ticket gives the counter value back when no later request has taken
 one (see `RouterTable.give_back_route`), so failures do not shift the round-robin. SageMaker refusing a
 request before queueing it (a validation error, throttling) sends it once to the next endpoint of the
-sequence.
+sequence. A request throttled all the same (by DynamoDB, or by SageMaker on both endpoints) is tried once
+more after a short random pause when the time left allows it, then answered 429.
 
 A request with an Idempotency-Key is routed at most once per key within the window (`dal.idempotency`): a
 repeat gets the first answer, takes no counter value and invokes nothing.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -40,6 +43,18 @@ RemainingTime = Callable[[], int]
 
 # SageMaker errors that guarantee nothing was queued: the same request may go to another endpoint.
 REFUSED_BEFORE_QUEUEING: tuple[type[FleetscalerError], ...] = (InvocationRefused, Throttled)
+# The pause before the one retry of a throttled request, drawn at random from this range (seconds) so that
+# requests throttled together do not come back together.
+THROTTLE_RETRY_PAUSE = (0.05, 0.25)
+# The retry is made only when, after the pause, the time left is at least what the first attempt took plus this
+# margin (milliseconds) to answer.
+THROTTLE_RETRY_MARGIN_MS = 1_000
+
+
+def jittered_pause() -> float:
+    """Seconds to wait before the retry of a throttled request, at random in THROTTLE_RETRY_PAUSE."""
+    return random.uniform(*THROTTLE_RETRY_PAUSE)
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -52,22 +67,37 @@ class Refusal:
 @dataclass(frozen=True)
 class RoutedRequest:
     """A request's answer. `counter` None: a repeat of an Idempotency-Key, answered from the first request's
-    record (`repeated`). `unrecorded`: why the answer of an Idempotency-Key's first request could not be
-    recorded."""
+    record (`repeated`). `throttled`: the first attempt was throttled and the request was tried once more.
+    `unrecorded`: why the answer of an Idempotency-Key's first request could not be recorded."""
 
     counter: int | None
     invocation: AsyncInvocation
     refusal: Refusal | None = None
+    throttled: Throttled | None = None
     idempotency_key: HeaderValue | None = None
     repeated: bool = False
     unrecorded: str | None = None
 
 
 class FleetRouter:
-    def __init__(self, settings: Settings, table: RouteTable, invoker: Invoker = invoke_async) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        table: RouteTable,
+        invoker: Invoker = invoke_async,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        pause: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # The pause and the time budget are real time (the Lambda's), not fleetscaler's clock: the local fleet's
+        # virtual clock does not make a Lambda's wait any shorter.
         self.settings = settings
         self.table = table
         self.invoker = invoker
+        self._sleep = sleep
+        self._pause = pause or jittered_pause
+        self._monotonic = monotonic
 
     @functools.cached_property
     def resource_name(self) -> str:
@@ -82,6 +112,11 @@ class FleetRouter:
             )
         return name
 
+    @property
+    def known_fleet_name(self) -> str:
+        """The fleet's name if known without reading the table ("" otherwise), for metrics of failed requests."""
+        return self.settings.resource_name or self.__dict__.get("resource_name", "")
+
     @functools.cached_property
     def idempotent_calls(self) -> IdempotentCalls:
         return self.table.idempotent_calls(self.settings.idempotency_ttl_seconds)
@@ -95,8 +130,32 @@ class FleetRouter:
         request = parse_invocation(headers, body, self.settings.allowed_input_prefixes)
         key = idempotency_key(headers)
         if key is None:
-            return self._route(request)
-        return self._route_once_per_key(request, key, remaining_ms)
+            return self._retried_once_if_throttled(lambda: self._route(request), remaining_ms)
+        once = self._route_once_per_key
+        return self._retried_once_if_throttled(lambda: once(request, key, remaining_ms), remaining_ms)
+
+    def _retried_once_if_throttled(
+        self, attempt: Callable[[], RoutedRequest], remaining_ms: RemainingTime | None
+    ) -> RoutedRequest:
+        started = self._monotonic()
+        try:
+            return attempt()
+        except Throttled as throttled:
+            pause = self._pause()
+            if remaining_ms is not None:
+                took_ms = (self._monotonic() - started) * 1000
+                if remaining_ms() - pause * 1000 < took_ms + THROTTLE_RETRY_MARGIN_MS:
+                    raise
+            self._sleep(pause)
+            try:
+                return replace(attempt(), throttled=throttled)
+            except Throttled as again:
+                raise Throttled(
+                    f"{again.message} (throttled again when tried once more, {pause * 1000:.0f} ms later)",
+                    again.retry_after,
+                    source=again.source,
+                    retried=True,
+                ) from again
 
     def _route_once_per_key(
         self, request: InvocationRequest, key: HeaderValue, remaining_ms: RemainingTime | None

@@ -82,6 +82,13 @@ def parameters() -> Json:
             "Description": "Seconds a repeat of a router request with the same Idempotency-Key gets the first answer "
             "instead of being routed again",
         },
+        "ThrottledAlarmThreshold": {
+            "Type": "Number",
+            "Default": 10,
+            "MinValue": 1,
+            "Description": "The router's 429 answers (DynamoDB or SageMaker throttling, after its one retry) per "
+            "minute, 5 minutes in a row, that raise the RouterThrottled alarm",
+        },
         "NotificationEmail": {
             "Type": "String",
             "Default": "",
