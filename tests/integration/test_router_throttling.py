@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from fleetscaler.services.routing import THROTTLE_RETRY_PAUSE, FleetRouter, jittered_pause
-from tests.conftest import TABLE
+from tests.conftest import TABLE, FakeLambdaContext
 from tests.integration.conftest import call_router, request_count
 
 DYNAMODB_THROTTLE = "ProvisionedThroughputExceededException"
@@ -70,6 +70,17 @@ def throttle_sagemaker(stub: Stubber, endpoint: str) -> None:
         service_message="Rate exceeded",
         http_status_code=400,
         expected_params={"EndpointName": endpoint, "InputLocation": ANY, "ContentType": ANY, "Accept": ANY},
+    )
+
+
+def throttle_both_then_queue(stub: Stubber, inference_id: str) -> None:
+    """SageMaker throttles the endpoint and the next one, then queues the retry on the endpoint."""
+    throttle_sagemaker(stub, "endpoint-1")
+    throttle_sagemaker(stub, "endpoint-2")
+    stub.add_response(
+        "invoke_endpoint_async",
+        {"InferenceId": inference_id, "OutputLocation": f"s3://out/{inference_id}.out"},
+        {"EndpointName": "endpoint-1", "InputLocation": ANY, "ContentType": ANY, "Accept": ANY},
     )
 
 
@@ -147,13 +158,7 @@ def test_sagemaker_throttling_on_both_endpoints_twice_is_429_and_the_counter_is_
 def test_sagemaker_throttling_once_is_routed_on_the_retry(
     sagemaker_stub: Stubber, pauses: Pauses, router_event: Any, lambda_context: Any
 ) -> None:
-    throttle_sagemaker(sagemaker_stub, "endpoint-1")
-    throttle_sagemaker(sagemaker_stub, "endpoint-2")
-    sagemaker_stub.add_response(
-        "invoke_endpoint_async",
-        {"InferenceId": "after-retry", "OutputLocation": "s3://out/after-retry.out"},
-        {"EndpointName": "endpoint-1", "InputLocation": ANY, "ContentType": ANY, "Accept": ANY},
-    )
+    throttle_both_then_queue(sagemaker_stub, "after-retry")
     status, body, _ = call_router(router_event(), lambda_context)
     assert (status, body["inferenceId"], len(pauses.taken)) == (202, "after-retry", 1)
     assert request_count() == 1
@@ -163,20 +168,9 @@ def test_no_retry_when_the_time_left_would_not_cover_it(
     dynamodb_stub: Stubber, pauses: Pauses, router_event: Any
 ) -> None:
     # Given a request whose Lambda has less time left than a pause, another attempt and a second to answer
-    @dataclass
-    class NearlyOut:
-        function_name: str = "fleetscaler-test"
-        memory_limit_in_mb: int = 256
-        invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fleetscaler-test"
-        aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
-
-        @staticmethod
-        def get_remaining_time_in_millis() -> int:
-            return 900
-
     throttle_dynamodb(dynamodb_stub)
     # When it is throttled / Then it is answered 429 at once: no pause, no second attempt
-    status, body, _ = call_router(router_event(), NearlyOut())
+    status, body, _ = call_router(router_event(), FakeLambdaContext(remaining_ms=900))
     dynamodb_stub.assert_no_pending_responses()
     assert (status, pauses.taken) == (429, [])
     assert "tried once more" not in body["message"]
@@ -186,13 +180,7 @@ def test_a_keyed_request_is_retried_whole_and_recorded_once(
     sagemaker_stub: Stubber, pauses: Pauses, router_event: Any, lambda_context: Any
 ) -> None:
     # Given SageMaker throttling the first attempt of a request with an Idempotency-Key
-    throttle_sagemaker(sagemaker_stub, "endpoint-1")
-    throttle_sagemaker(sagemaker_stub, "endpoint-2")
-    sagemaker_stub.add_response(
-        "invoke_endpoint_async",
-        {"InferenceId": "keyed", "OutputLocation": "s3://out/keyed.out"},
-        {"EndpointName": "endpoint-1", "InputLocation": ANY, "ContentType": ANY, "Accept": ANY},
-    )
+    throttle_both_then_queue(sagemaker_stub, "keyed")
     event = router_event(headers={"Idempotency-Key": "k-1"})
     # When it is routed on the retry / Then a repeat gets that answer (one record, no third invocation)
     assert call_router(event, lambda_context)[1]["inferenceId"] == "keyed"
