@@ -25,11 +25,13 @@ def reset_process_caches() -> None:
     from fleetscaler.aws import cloudwatch
     from fleetscaler.aws.sagemaker import reset_clients
     from fleetscaler.config import get_settings
+    from fleetscaler.dal.router_table import get_router_table
     from fleetscaler.dal.store import get_store
     from fleetscaler.handlers import router
 
     get_settings.cache_clear()
     get_store.cache_clear()
+    get_router_table.cache_clear()
     router.get_router.cache_clear()
     reset_clients()
     cloudwatch.reset_clients()
@@ -93,10 +95,10 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fleetscaler-test"
     aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    remaining_ms: int = 30_000
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @pytest.fixture

@@ -77,12 +77,30 @@ class InvalidServerConfig(ConfigurationUnusable):
         super().__init__("invalid server_config: " + "; ".join(problems), problems)
 
 
-class Throttled(FleetscalerError):
-    """DynamoDB or SageMaker throttled us; the caller may retry after `retry_after` seconds."""
+class RetryLater(FleetscalerError):
+    """The request cannot be answered now; the caller may send it again after `retry_after` seconds."""
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Throttled(RetryLater):
+    """DynamoDB or SageMaker (`source`) throttled us; the caller may retry after `retry_after` seconds.
+    `retried`: the router already tried once more after a short pause."""
+
+    def __init__(self, message: str, retry_after: int = 1, *, source: str = "", retried: bool = False) -> None:
+        super().__init__(message, retry_after)
+        self.source = source
+        self.retried = retried
+
+
+class RequestInProgress(RetryLater):
+    """A request with the same Idempotency-Key is still being handled; its answer comes once it is done."""
+
+
+class IdempotencyKeyReused(FleetscalerError):
+    """An Idempotency-Key came back with a different request within its window."""
 
 
 class UpstreamRejected(FleetscalerError):

@@ -224,34 +224,6 @@ def test_sagemaker_rejection_is_502_with_its_message(
     assert "Endpoint endpoint-1 not found." in body["message"]
 
 
-def test_sagemaker_throttling_is_429_with_retry_after(
-    table: str, router_event: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from fleetscaler.aws.sagemaker import runtime_client
-
-    monkeypatch.setattr(runtime_client(), "invoke_endpoint_async", _raise_client_error("ThrottlingException", "slow"))
-    status, _, headers = call(router_event(), lambda_context)
-    assert status == 429
-    assert headers["Retry-After"] == "1"
-
-
-def test_dynamodb_throttling_is_429(
-    table: str, router_event: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pynamodb.exceptions import UpdateError
-
-    from fleetscaler.dal.models import ServerConfigItem
-
-    def throttled(*_: Any, **__: Any) -> Any:
-        cause = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "UpdateItem")
-        raise UpdateError("throttled", cause=cause)
-
-    monkeypatch.setattr(ServerConfigItem, "update", throttled)
-    status, body, headers = call(router_event(), lambda_context)
-    assert (status, headers.get("Retry-After")) == (429, "1")
-    assert "throttling" in body["message"]
-
-
 def test_secrets_never_reach_logs_or_responses(
     table: str, router_event: Any, lambda_context: Any, lambda_output: Any
 ) -> None:

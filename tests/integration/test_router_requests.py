@@ -25,8 +25,8 @@ def router_error_counts(records: list[dict[str, Any]]) -> list[str]:
     [
         ("GET", "endpoint", 405, "method GET is not allowed on '/endpoints/endpoint'; use POST", "POST"),
         ("DELETE", "endpoint", 405, "method DELETE is not allowed on '/endpoints/endpoint'; use POST", "POST"),
-        ("POST", 'a"b', 404, "fleet 'a\"b' is not known here", None),
-        ("POST", "a\nb", 404, "fleet 'a\\nb' is not known here", None),
+        ("POST", 'a"b', 404, "fleet 'a\"b' is not served here (this router serves 'endpoint')", None),
+        ("POST", "a\nb", 404, "fleet 'a\\nb' is not served here (this router serves 'endpoint')", None),
     ],
 )
 def test_a_request_no_route_matches_is_404_or_405_not_500(
@@ -41,7 +41,7 @@ def test_a_request_no_route_matches_is_404_or_405_not_500(
     message: str,
     allow: str | None,
 ) -> None:
-    # Given a wrong method, or a fleet name with a character powertools' route rule does not accept
+    # Given a wrong method, or a fleet name with a character a route rule might not accept
     event = router_event(fleet=fleet)
     event["httpMethod"] = method
     # When it reaches the router

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import inspect
+import json
+import time
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from fleetscaler.dal.idempotency import OnceAnswer
+from fleetscaler.dal.keys import IDEMPOTENCY_ID_PREFIX
+from fleetscaler.dal.router_table import RouterTable
 from fleetscaler.dal.store import MetadataStore
-from fleetscaler.errors import ConcurrentModification, ConfigurationUnusable
+from fleetscaler.errors import ConcurrentModification, ConfigurationUnusable, IdempotencyKeyReused, RequestInProgress
 from fleetscaler.local.doubles import (
     InMemoryCloudWatch,
     InMemoryMetadataStore,
@@ -18,7 +25,7 @@ from fleetscaler.local.doubles import (
     SageMakerRuntimeClient,
 )
 from fleetscaler.local.sagemaker_emulator import EndpointSpec, SageMakerEmulator
-from tests.conftest import DATA_FILE
+from tests.conftest import DATA_FILE, TABLE
 
 
 def loaded_store() -> InMemoryMetadataStore:
@@ -36,6 +43,93 @@ def test_every_store_operation_has_an_in_memory_counterpart() -> None:
     public = {name for name, _ in inspect.getmembers(MetadataStore, inspect.isfunction) if not name.startswith("_")}
     missing = {name for name in public if getattr(InMemoryMetadataStore, name) is getattr(MetadataStore, name)}
     assert missing == composed
+    # And the router's table: every call of RouterTable has its in-memory counterpart
+    routed = {name for name, _ in inspect.getmembers(RouterTable, inspect.isfunction) if not name.startswith("_")}
+    assert routed == {"next_route", "give_back_route", "fleet_name", "idempotent_calls"}
+    assert all(callable(getattr(InMemoryMetadataStore, name, None)) for name in routed)
+
+
+class Tables:
+    """The router's table in DynamoDB (moto) and in memory, with a way to let time pass over a record."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        if kind == "memory":
+            self.memory = loaded_store()
+            self.table: Any = self.memory
+        else:
+            from fleetscaler.dal.router_table import get_router_table
+
+            self.table = get_router_table()
+
+    def record_ids(self) -> list[str]:
+        if self.kind == "memory":
+            return [k for k in self.memory.items if k.startswith(IDEMPOTENCY_ID_PREFIX)]
+        items = boto3.resource("dynamodb").Table(TABLE).scan(ConsistentRead=True)["Items"]
+        return [str(i["id"]) for i in items if str(i["id"]).startswith(IDEMPOTENCY_ID_PREFIX)]
+
+    def end_window(self, record_id: str) -> None:
+        past = int(time.time()) - 1
+        if self.kind == "memory":
+            self.memory.items[record_id]["expiration"] = past
+            return
+        boto3.resource("dynamodb").Table(TABLE).update_item(
+            Key={"id": record_id}, UpdateExpression="SET expiration = :p", ExpressionAttributeValues={":p": past}
+        )
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def tables(request: pytest.FixtureRequest) -> Tables:
+    if request.param == "dynamodb":
+        request.getfixturevalue("table")
+    return Tables(request.param)
+
+
+def test_idempotent_calls_behave_alike_in_dynamodb_and_in_memory(tables: Tables) -> None:
+    calls = tables.table.idempotent_calls(3600)
+    computed: list[str] = []
+
+    def compute(answer: str) -> Any:
+        return lambda: computed.append(answer) or {"answer": answer}
+
+    # A first call computes and is recorded; a repeat gets its answer without computing
+    assert calls.once("k", {"input": 1}, compute("first")) == OnceAnswer({"answer": "first"}, first=True)
+    assert calls.once("k", {"input": 1}, compute("second")) == OnceAnswer({"answer": "first"}, first=False)
+    assert computed == ["first"] and len(tables.record_ids()) == 1
+    # The same key for another request is refused, naming the field
+    with pytest.raises(IdempotencyKeyReused, match=r"^Idempotency-Key: this key was sent with a different request"):
+        calls.once("k", {"input": 2}, compute("other"), field="Idempotency-Key")
+    # A call still running blocks its repeats
+    with pytest.raises(RequestInProgress):
+        calls.once("running", {}, lambda: calls.once("running", {}, compute("inner")))
+    # A call that fails leaves no record: the key can be used again
+    with pytest.raises(ValueError, match="boom"):
+        calls.once("fails", {}, lambda: (_ for _ in ()).throw(ValueError("boom")))
+    assert calls.once("fails", {}, compute("retried")).first
+    # After the window, the key computes again
+    assert record_id("k") in tables.record_ids()
+    tables.end_window(record_id("k"))
+    assert calls.once("k", {"input": 1}, compute("renewed")) == OnceAnswer({"answer": "renewed"}, first=True)
+
+
+def record_id(key: str) -> str:
+    """The id of the record kept for `key`: the prefix and the SHA-256 of the key (as JSON, powertools' way)."""
+    return f"{IDEMPOTENCY_ID_PREFIX}{hashlib.sha256(json.dumps(key).encode()).hexdigest()}"
+
+
+def test_idempotency_records_do_not_disturb_the_other_items() -> None:
+    # Given the in-memory table after a recorded call
+    store = loaded_store()
+    before = (store.get_server_config(), store.get_versioned_server_config(), store.get_dimension())
+    store.idempotent_calls(60).once("k", {}, lambda: {"a": 1})
+    assert list(store.items)[-1] == record_id("k")
+    # Then the config, its version and the dimension read as before, and routing goes on from the same counter
+    assert (store.get_server_config(), store.get_versioned_server_config()) == before[:2]
+    dimension = store.get_dimension()
+    assert dimension is not None and before[2] is not None
+    assert dimension.attribute_values == before[2].attribute_values
+    assert store.next_route().counter == 0
+    assert store.fleet_name() == "endpoint"
 
 
 def test_router_counter_and_config_read_in_one_step() -> None:

@@ -15,7 +15,7 @@ from tests.local.conftest import call
 @pytest.mark.parametrize(
     ("method", "path", "message"),
     [
-        ("POST", "/endpoints/a%22b", "fleet 'a\"b' is not known here"),
+        ("POST", "/endpoints/a%22b", "fleet 'a\"b' is not served here (this router serves 'endpoint')"),
         ("GET", "/scalableTargetDimensions/a%22b", "scalableTargetDimensionId 'a\"b' is not known here"),
         ("PATCH", "/scalableTargetDimensions/a%0Ab", "scalableTargetDimensionId 'a\\nb' is not known here"),
     ],

@@ -90,3 +90,24 @@ def test_the_single_url_answers_expect_100_continue_before_the_body() -> None:
             )
             # Then "100 Continue" arrives before any body is sent (not held back with the final answer)
             assert sock.recv(64).startswith(b"HTTP/1.1 100")
+
+
+def test_an_idempotency_key_repeated_over_http_is_invoked_once() -> None:
+    # Given the local stack, and a client that sends one input twice with the same Idempotency-Key (it crashed
+    # after sending, and resumed)
+    with LocalStack(table_name="fleetscaler-idempotency-test") as stack:
+        url = f"{stack.router_url}/endpoints/endpoint"
+        headers = {"InputLocation": "s3://inputs/batch/0001.json", "Idempotency-Key": "sha256:bucket/key/etag"}
+        first = send_signed("POST", url, stack.credentials, headers=headers)
+        again = send_signed("POST", url, stack.credentials, headers=headers)
+        # Then both get the same answer through the gateway, the second marked as replayed
+        assert (first.status, again.status) == (202, 202)
+        assert json.loads(again.body) == json.loads(first.body)
+        assert again.headers["idempotent-replayed"] == "true"
+        # And the emulated endpoints queued the input once
+        assert stack.emulator is not None
+        assert sum(stack.emulator.endpoint(name).accepted for name in stack.emulator.endpoint_names()) == 1
+        # And the same key with another input is refused, naming the header
+        other = send_signed("POST", url, stack.credentials, headers={**headers, "InputLocation": "s3://inputs/x"})
+        assert other.status == 422
+        assert json.loads(other.body)["message"].startswith("Idempotency-Key: this key was sent with a different")

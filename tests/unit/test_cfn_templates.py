@@ -327,3 +327,83 @@ def test_every_dashboard_widget_of_our_namespace_plots_a_metric_the_lambdas_publ
     handlers = "".join(p.read_text() for p in (SOURCE / "handlers").glob("*.py"))
     missing = sorted(name for name in plotted if f'"{name}"' not in handlers)
     assert not missing, f"the dashboard plots metrics no Lambda publishes: {missing}"
+
+
+# --- the router at its ceiling: idempotency records, the throttled alarm ---------------------------------------
+
+
+def test_the_table_expires_the_routers_idempotency_records(fleet: dict[str, Any]) -> None:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    from fleetscaler.dal.idempotency import dynamodb_records
+
+    # Given the persistence layer the router writes its records with
+    records = dynamodb_records("t", client=object())
+    records.configure(IdempotencyConfig())
+    # Then the table's TTL attribute is the one holding the end of each record's window
+    ttl = fleet["Resources"]["MetadataTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": records.expiry_attr, "Enabled": True}  # type: ignore[attr-defined]
+
+
+def test_the_router_creates_and_deletes_only_its_idempotency_records(fleet: dict[str, Any]) -> None:
+    statements = _statements(fleet["Resources"]["RouterRole"])
+    writes = [s for s in statements if {"dynamodb:PutItem", "dynamodb:DeleteItem"} & set(s["Action"])]
+    assert [(s["Action"], s["Condition"]) for s in writes] == [
+        (
+            ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["idempotency#*"]}},
+        )
+    ]
+
+
+def test_the_idempotency_window_is_a_parameter_with_the_settings_bounds(fleet: dict[str, Any]) -> None:
+    from fleetscaler.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
+
+    parameter = fleet["Parameters"]["IdempotencyTtlSeconds"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (
+        DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        *IDEMPOTENCY_TTL_RANGE,
+    )
+    variables = fleet["Resources"]["RouterFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["IDEMPOTENCY_TTL_SECONDS"] == {"Ref": "IdempotencyTtlSeconds"}
+
+
+def test_the_throttled_alarm_watches_the_metric_the_router_emits_for_its_fleet(fleet: dict[str, Any]) -> None:
+    # Given the alarm on throttled answers
+    alarm = view(fleet, ThrottledAlarmThreshold=30).resource("RouterThrottledAlarm")
+    assert alarm is not None
+    # Then it counts the router's 429 answers of this fleet, a minute at a time, five minutes in a row
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (
+        "fleetscaler",
+        "ThrottledRequests",
+        [{"Name": "Fleet", "Value": "fleet"}],
+    )
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "Sum",
+        60,
+        5,
+        5,
+    )
+    assert alarm["Threshold"] == 30 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    # And the router emits that metric under that dimension (tests/integration/test_router_throttling.py
+    # checks the EMF line itself)
+    router = (SOURCE / "handlers" / "router.py").read_text()
+    assert '"ThrottledRequests"' in router and 'emit_counts("Fleet"' in router
+
+
+def test_the_dashboard_shows_the_routers_ceiling(fleet: dict[str, Any]) -> None:
+    import json
+
+    # (the target line's value is a parameter spliced in unquoted)
+    body = fleet["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(body.replace("${TargetBacklogPerInstance}", "5"))["widgets"]
+    widget = next(w for w in widgets if "ceiling" in w["properties"]["title"])
+    plotted = [(m[1], m[2], m[3]) for m in widget["properties"]["metrics"]]
+    assert plotted == [
+        ("ThrottledRequests", "Fleet", "${ResourceName}"),
+        ("ThrottleRetries", "Fleet", "${ResourceName}"),
+        ("IdempotentRepeats", "Fleet", "${ResourceName}"),
+    ]
+    router = (SOURCE / "handlers" / "router.py").read_text()
+    assert all(f'"{name}"' in router for name, _, _ in plotted)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from fleetscaler.errors import InputNotAllowed, InvalidRequest, PayloadTooLarge
-from fleetscaler.logic.invocation import MAX_INLINE_BODY_BYTES, input_location_allowed, parse_invocation
+from fleetscaler.logic.invocation import (
+    ALLOWED_HEADERS,
+    MAX_INLINE_BODY_BYTES,
+    idempotency_key,
+    input_location_allowed,
+    parse_invocation,
+)
 
 S3 = {"InputLocation": "s3://inputs/a.csv"}
 
@@ -189,3 +195,68 @@ def test_headers_that_agree_are_fine() -> None:
 def test_messages_name_the_header_as_the_caller_spelt_it() -> None:
     with pytest.raises(InvalidRequest, match=r"^X-Amzn-SageMaker-RequestTTLSeconds: must be from 60 to 21600"):
         parse_invocation({**S3, "X-Amzn-SageMaker-RequestTTLSeconds": "5"}, None)
+
+
+# --- Idempotency-Key -------------------------------------------------------------------------------------------
+
+
+def test_no_idempotency_key_is_none_and_the_key_is_never_passed_to_sagemaker() -> None:
+    assert idempotency_key(S3) is None
+    request = parse_invocation({**S3, "Idempotency-Key": "batch-1/a.csv"}, None)
+    assert request.params == {"InputLocation": "s3://inputs/a.csv"}
+    assert {"Idempotency-Key", "X-Idempotency-Key"} <= set(ALLOWED_HEADERS)
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "header"),
+    [
+        ({"Idempotency-Key": "3f2a9c"}, "3f2a9c", "Idempotency-Key"),
+        ({"idempotency-key": ' "quoted, with spaces" '}, '"quoted, with spaces"', "idempotency-key"),
+        ({"X-Idempotency-Key": "k" * 255}, "k" * 255, "X-Idempotency-Key"),
+        ([("Idempotency-Key", "same"), ("X-Idempotency-Key", "same")], "same", "Idempotency-Key"),
+    ],
+)
+def test_the_idempotency_key_is_read_from_either_spelling(headers: object, key: str, header: str) -> None:
+    # Given a key under the draft standard's name or the X- one / Then it is the value, spaces around trimmed
+    found = idempotency_key(headers)  # type: ignore[arg-type]
+    assert found is not None and (found.value, found.header) == (key, header)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Idempotency-Key": ""}, "Idempotency-Key: must be 1 to 255 characters long, got 0"),
+        ({"Idempotency-Key": "   "}, "Idempotency-Key: must be 1 to 255 characters long, got 0"),
+        ({"X-Idempotency-Key": "k" * 256}, "X-Idempotency-Key: must be 1 to 255 characters long, got 256"),
+        ({"Idempotency-Key": "caf\u00e9"}, "Idempotency-Key: must contain only printable ASCII characters"),
+        ({"Idempotency-Key": "a\x00b"}, "Idempotency-Key: must contain only printable ASCII characters"),
+        (
+            [("Idempotency-Key", "a"), ("X-Idempotency-Key", "b")],
+            "Idempotency-Key: the headers Idempotency-Key and X-Idempotency-Key carry different values; "
+            "send one of them",
+        ),
+        (
+            [("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+            "Idempotency-Key: the header Idempotency-Key is sent more than once with different values; send it once",
+        ),
+    ],
+)
+def test_a_bad_idempotency_key_is_400_naming_the_header_and_the_rule(headers: object, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        idempotency_key(headers)  # type: ignore[arg-type]
+    assert caught.value.message == message
+
+
+def test_the_fingerprint_tells_requests_apart_by_every_parameter_and_the_body() -> None:
+    # Given the same request twice, and requests differing in one parameter or in the body
+    base = parse_invocation({**S3, "ContentType": "text/csv"}, None)
+    same = parse_invocation({"contenttype": "text/csv", "X-Amzn-SageMaker-InputLocation": "s3://inputs/a.csv"}, None)
+    others = [
+        parse_invocation({"InputLocation": "s3://inputs/b.csv", "ContentType": "text/csv"}, None),
+        parse_invocation({**S3, "ContentType": "application/json"}, None),
+        parse_invocation({**S3, "ContentType": "text/csv", "RequestTTLSeconds": "600"}, None),
+    ]
+    # Then the same request has the same fingerprint (header spellings do not matter), the others differ
+    assert same.fingerprint() == base.fingerprint()
+    assert all(other.fingerprint() != base.fingerprint() for other in others)
+    assert parse_invocation({}, b"a").fingerprint() != parse_invocation({}, b"b").fingerprint()

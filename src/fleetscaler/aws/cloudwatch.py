@@ -52,7 +52,7 @@ def _translate(exc: ClientError, action: str) -> Exception:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     if code in _THROTTLE_CODES:
-        return Throttled(f"CloudWatch throttled {action} ({code})")
+        return Throttled(f"CloudWatch throttled {action} ({code})", source="CloudWatch")
     return UpstreamRejected(f"CloudWatch rejected {action}: {code}: {error.get('Message', '')}", code=code)
 
 

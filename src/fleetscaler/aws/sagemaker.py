@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -16,7 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetscaler.errors import EndpointBusy, InvocationRefused, Throttled, UpstreamRejected
 from fleetscaler.logic.invocation import InvocationRequest
-from fleetscaler.logic.scaling import MISSING, EndpointObservation
+
+if TYPE_CHECKING:
+    # The scaling engine's types: imported when its calls are made, never on the router's cold start.
+    from fleetscaler.logic.scaling import EndpointObservation
 
 THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 # InvokeEndpointAsync's validation error (HTTP 400; the runtime says ValidationError, e.g. "Endpoint x of
@@ -68,7 +71,7 @@ def translate_client_error(exc: ClientError, action: str) -> Exception:
     code = str(error.get("Code", ""))
     message = str(error.get("Message", "")) or code
     if code in THROTTLE_CODES:
-        return Throttled(f"SageMaker throttled {action} ({code})")
+        return Throttled(f"SageMaker throttled {action} ({code})", source="SageMaker")
     if code == "ValidationException" and "in-progress" in message:
         return EndpointBusy(f"SageMaker rejected {action}: {code}: {message}", code=code)
     return UpstreamRejected(f"SageMaker rejected {action}: {code}: {message}", code=code)
@@ -107,6 +110,8 @@ def describe_endpoint(endpoint_name: str) -> EndpointObservation:
 
     An endpoint that does not exist is reported as status `Missing` (it serves nothing), not as an error.
     """
+    from fleetscaler.logic.scaling import MISSING, EndpointObservation
+
     try:
         response = control_client().describe_endpoint(EndpointName=endpoint_name)
     except ClientError as exc:

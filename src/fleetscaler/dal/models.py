@@ -15,10 +15,19 @@ from __future__ import annotations
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-SERVER_CONFIG_ID = "server_config"
-REQUEST_COUNTER_ID = "request_counter"
-DIMENSION_ID = "custom-resource:ResourceType:Property"
-DEFAULT_TABLE_NAME = "fleetscaler-metadata"
+from fleetscaler.dal.keys import DEFAULT_TABLE_NAME, DIMENSION_ID, REQUEST_COUNTER_ID, SERVER_CONFIG_ID
+
+__all__ = [
+    "ALL_MODELS",
+    "DEFAULT_TABLE_NAME",
+    "DIMENSION_ID",
+    "REQUEST_COUNTER_ID",
+    "SERVER_CONFIG_ID",
+    "RequestCounterItem",
+    "ScalableDimensionItem",
+    "ServerConfigItem",
+    "bind_table",
+]
 
 
 class _TableItem(Model):

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
+from fleetscaler.dal.errors import CONDITION_FAILED, client_error_code, translate_client_errors
+from fleetscaler.dal.keys import is_idempotency_record
 from fleetscaler.dal.models import ServerConfigItem
-from fleetscaler.dal.store import CONDITION_FAILED, THROTTLE_CODES, translate_errors
-from fleetscaler.errors import ConcurrentModification, StoreUnavailable, Throttled
+from fleetscaler.dal.store import translate_errors
+from fleetscaler.errors import ConcurrentModification
 
 
 class SeedFileError(ValueError):
@@ -43,6 +44,12 @@ def _parse_lines(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]]:
         key = item.get("id")
         if not isinstance(key, dict) or not isinstance(key.get("S"), str):
             raise SeedFileError(f'{source}:{number}: the item needs a string key "id": {{"S": "..."}}')
+        if is_idempotency_record(key["S"]):
+            # Loading one would hand a stale answer to a later request that reuses its key.
+            raise SeedFileError(
+                f"{source}:{number}: {key['S']!r} is one of the router's idempotency records, not "
+                "configuration; remove the line (`config export` never writes them)"
+            )
         yield item
 
 
@@ -57,7 +64,7 @@ def load_items(table_name: str, items: Iterable[dict[str, Any]], client: Any = N
     """Put each item as it is. `client`: a DynamoDB client to use (default: one from the environment)."""
     client = client or boto3.client("dynamodb")
     count = 0
-    with _client_errors(table_name):
+    with translate_client_errors(table_name):
         for item in items:
             client.put_item(TableName=table_name, Item=item)
             count += 1
@@ -65,12 +72,13 @@ def load_items(table_name: str, items: Iterable[dict[str, Any]], client: Any = N
 
 
 def export_items(table_name: str, client: Any = None) -> list[dict[str, Any]]:
-    """Every item of the table in DynamoDB JSON, sorted by id (a stable file for diffs and round trips)."""
+    """Every item of the table in DynamoDB JSON, sorted by id (a stable file for diffs and round trips), but the
+    router's idempotency records: short-lived answers to requests, not configuration."""
     client = client or boto3.client("dynamodb")
     items: list[dict[str, Any]] = []
-    with _client_errors(table_name):
+    with translate_client_errors(table_name):
         for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
-            items.extend(page["Items"])
+            items.extend(item for item in page["Items"] if not is_idempotency_record(str(item["id"]["S"])))
     return sorted(items, key=lambda item: str(item["id"]["S"]))
 
 
@@ -81,7 +89,7 @@ def dump_items(items: Iterable[dict[str, Any]]) -> str:
 def get_item(table_name: str, item_id: str, client: Any = None) -> dict[str, Any] | None:
     """One item as stored (DynamoDB JSON, every attribute), read consistently; None when absent."""
     client = client or boto3.client("dynamodb")
-    with _client_errors(table_name):
+    with translate_client_errors(table_name):
         response = client.get_item(TableName=table_name, Key={"id": {"S": item_id}}, ConsistentRead=True)
     item: dict[str, Any] | None = response.get("Item")
     return item
@@ -105,27 +113,12 @@ def put_server_config_item(
             "ConditionExpression": "config_version = :expected",
             "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
         }
-    with _client_errors(table_name):
+    with translate_client_errors(table_name):
         try:
             client.put_item(TableName=table_name, Item=item, **condition)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+            if client_error_code(exc) == CONDITION_FAILED:
                 raise ConcurrentModification(
                     f"server_config changed since version {expected_version}; re-read it and try again"
                 ) from exc
             raise
-
-
-@contextmanager
-def _client_errors(table_name: str) -> Iterator[None]:
-    """translate_errors for calls made with a plain boto3 client (ClientError instead of pynamodb's errors)."""
-    with translate_errors(table_name):
-        try:
-            yield
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code == "ResourceNotFoundException":
-                raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
-            if code in THROTTLE_CODES:
-                raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
-            raise StoreUnavailable(f"metadata table {table_name} is unavailable ({code})") from exc

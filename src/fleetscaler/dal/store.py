@@ -1,4 +1,7 @@
-"""The metadata table as the rest of fleetscaler sees it. SDK errors become domain errors here."""
+"""The metadata table as the scaling engine and the CLI see it (pynamodb). SDK errors become domain errors here.
+
+The router's own calls are in `dal.router_table`, which never imports pynamodb.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from botocore.exceptions import BotoCoreError
 from pynamodb.exceptions import AttributeDeserializationError, PynamoDBException, UpdateError
 
 from fleetscaler.config import get_settings
+from fleetscaler.dal import router_table
+from fleetscaler.dal.errors import CONDITION_FAILED, THROTTLE_CODES
 from fleetscaler.dal.models import (
     DIMENSION_ID,
     SERVER_CONFIG_ID,
@@ -21,15 +26,6 @@ from fleetscaler.dal.models import (
 )
 from fleetscaler.errors import ConcurrentModification, ConfigurationUnusable, StoreUnavailable, Throttled
 
-THROTTLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TableWriteKeyRangeThroughputExceeded",
-    }
-)
-CONDITION_FAILED = "ConditionalCheckFailedException"
 SERVER_CONFIG_FIELDS = (
     "servers",
     "weights",
@@ -41,14 +37,6 @@ SERVER_CONFIG_FIELDS = (
     "draining_since",
     "routing",
 )
-
-
-@dataclass(frozen=True)
-class RouteTicket:
-    """One routed request's share of the table: its counter value and the config it saw."""
-
-    counter: int
-    config: dict[str, Any]
 
 
 def refuse_unwritable(changes: dict[str, Any], allowed: Iterable[str], item_id: str) -> None:
@@ -74,7 +62,7 @@ def translate_errors(table_name: str) -> Iterator[None]:
     except PynamoDBException as exc:
         code = _error_code(exc)
         if code in THROTTLE_CODES:
-            raise Throttled(f"metadata table {table_name} is throttling requests ({code})") from exc
+            raise Throttled(f"metadata table {table_name} is throttling requests ({code})", source="DynamoDB") from exc
         if code == "ResourceNotFoundException":
             raise StoreUnavailable(f"metadata table {table_name} does not exist") from exc
         if isinstance(exc.cause, BotoCoreError):
@@ -121,7 +109,7 @@ class VersionedConfig:
 
 
 class MetadataStore:
-    """Reads and writes of the metadata table for one fleet."""
+    """Reads and writes of the metadata table for one fleet (the router's are `RouterTable`'s)."""
 
     def __init__(
         self,
@@ -133,49 +121,6 @@ class MetadataStore:
     ) -> None:
         self.table_name = table_name
         bind_table(table_name, region, host, credentials=credentials)
-
-    def next_route(self) -> RouteTicket:
-        """Take the next request number and read the routing config, in one atomic UpdateItem.
-
-        The counter is incremented on the `server_config` item itself and the whole new item is returned,
-        so weights are exactly as fresh as the table and each request costs one DynamoDB call.
-        """
-        item = ServerConfigItem(SERVER_CONFIG_ID)
-        with translate_errors(self.table_name):
-            try:
-                item.update(
-                    actions=[ServerConfigItem.request_count.add(1)],
-                    condition=ServerConfigItem.id.exists(),
-                )
-            except UpdateError as exc:
-                if _error_code(exc) == CONDITION_FAILED:
-                    raise ConfigurationUnusable(
-                        f"table {self.table_name} has no '{SERVER_CONFIG_ID}' item; load data/ddb-data.jsonl "
-                        "or run `fleetscaler config import`"
-                    ) from exc
-                raise
-        counter = int(item.request_count or 1) - 1
-        return RouteTicket(counter=counter, config=server_config_to_dict(item))
-
-    def give_back_route(self, ticket: RouteTicket) -> bool:
-        """Return a failed request's counter value, if no request has taken a later one since.
-
-        One conditional UpdateItem: the counter goes back only while it still stands right after the ticket, so
-        the sequence then reads as if the request never came, and a value is never handed out twice. Returns
-        False when another request was faster (the value stays spent: a gap of one in the sequence).
-        """
-        item = ServerConfigItem(SERVER_CONFIG_ID)
-        with translate_errors(self.table_name):
-            try:
-                item.update(
-                    actions=[ServerConfigItem.request_count.add(-1)],
-                    condition=ServerConfigItem.request_count == ticket.counter + 1,
-                )
-            except UpdateError as exc:
-                if _error_code(exc) == CONDITION_FAILED:
-                    return False
-                raise
-        return True
 
     def get_server_config(self) -> dict[str, Any] | None:
         with translate_errors(self.table_name):
@@ -268,20 +213,18 @@ class MetadataStore:
                 return None
 
 
-# A store handed in by the local fleet's fast path (an in-memory table with the same semantics); None in a
-# deployment.
-_installed: list[MetadataStore] = []
-
-
 @functools.cache
 def get_store() -> MetadataStore:
     """The process-wide store for the configured table, created on first use."""
-    if _installed:
-        return _installed[0]
+    if router_table.installed:
+        store: MetadataStore = router_table.installed[0]
+        return store
     return MetadataStore(get_settings().table_name)
 
 
 def install_store(store: MetadataStore | None) -> None:
-    """Make `get_store()` return `store` (None: the table named by the settings again)."""
-    _installed[:] = [store] if store is not None else []
+    """Make `get_store()` and `get_router_table()` return `store`, an in-memory table that serves both (None:
+    the table named by the settings again)."""
+    router_table.installed[:] = [store] if store is not None else []
     get_store.cache_clear()
+    router_table.get_router_table.cache_clear()

@@ -1,6 +1,8 @@
 """Domain errors to HTTP, in one place, for every API Gateway handler.
 
-Responses carry `{"message": ...}` only: never a stack trace, never the event.
+Responses carry `{"message": ...}` only: never a stack trace, never the event. Nothing here imports
+powertools' event handler (`handlers.rest` wires it for the scaling API): the router answers API Gateway's
+proxy events itself, so that a cold container does not import it.
 """
 
 from __future__ import annotations
@@ -8,22 +10,23 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from typing import Any
 
 from fleetscaler.errors import (
     ConcurrentModification,
     ConfigurationUnusable,
     FleetNotFound,
     FleetscalerError,
+    IdempotencyKeyReused,
     InputNotAllowed,
     InvalidRequest,
     MethodNotAllowed,
     NoEndpointAvailable,
     PayloadTooLarge,
+    RequestInProgress,
+    RetryLater,
     StoreUnavailable,
     Throttled,
     UpstreamRejected,
@@ -35,7 +38,9 @@ STATUS_BY_ERROR: tuple[tuple[type[FleetscalerError], int], ...] = (
     (FleetNotFound, 404),
     (MethodNotAllowed, 405),
     (ConcurrentModification, 409),
+    (RequestInProgress, 409),
     (PayloadTooLarge, 413),
+    (IdempotencyKeyReused, 422),
     (Throttled, 429),
     (UpstreamRejected, 502),
     (ConfigurationUnusable, 503),
@@ -51,23 +56,21 @@ def status_for(error: FleetscalerError) -> int:
     return 500
 
 
-def json_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers=headers,
-    )
-
-
-def error_response(error: FleetscalerError) -> Response:
-    status = status_for(error)
+def error_headers(error: FleetscalerError) -> dict[str, str]:
+    """The headers an error's answer carries: when to retry, which methods a path answers."""
     headers: dict[str, str] = {}
-    if isinstance(error, Throttled):
+    if isinstance(error, RetryLater):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = ", ".join(error.allowed)
-    return json_response(status, {"message": error.message}, headers or None)
+    return headers
+
+
+def proxy_response(status: int, body: Mapping[str, object], headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """An API Gateway REST proxy answer with a JSON body, shaped as powertools' resolver shapes it."""
+    multi = {name: [value] for name, value in (headers or {}).items()}
+    multi["Content-Type"] = ["application/json"]
+    return {"statusCode": status, "body": json.dumps(body), "isBase64Encoded": False, "multiValueHeaders": multi}
 
 
 @dataclass(frozen=True)
@@ -104,22 +107,6 @@ def unmatched_request_error(method: str, path: str, resources: Sequence[ApiResou
         return FleetNotFound(f"{resource.parameter} {value!r} is not known here")
     served = ", ".join(f"{' or '.join(r.methods)} {r.rule.replace('<', '{').replace('>', '}')}" for r in resources)
     return FleetNotFound(f"no resource at {path!r} (this API serves {served})")
-
-
-def answer_unmatched_requests(
-    app: APIGatewayRestResolver,
-    resources: Sequence[ApiResource],
-    handle_error: Callable[[FleetscalerError], Response],
-) -> None:
-    """Answer the requests no route of `app` matches as 404 / 405 through `handle_error` (the handler's own
-    logging and metrics). powertools calls its not-found hook for them; without one, a catch-all
-    `Exception` handler would get its NotFoundError and answer 500. Its rules refuse some characters that
-    API Gateway passes on (a quote, a newline), so such paths land here too."""
-
-    @app.not_found
-    def handle_no_route(_: NotFoundError) -> Response:
-        event = app.current_event
-        return handle_error(unmatched_request_error(event.http_method, event.path, resources))
 
 
 INTERNAL_ERROR_MESSAGE = "internal error; the request id is in the logs"

@@ -18,14 +18,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from fleetscaler.errors import ConcurrentModification, FleetscalerError, InvalidRequest
 from fleetscaler.handlers.fleet_metrics import publish_fleet_state
-from fleetscaler.handlers.http import (
-    INTERNAL_ERROR_MESSAGE,
-    ApiResource,
-    answer_unmatched_requests,
-    error_response,
-    json_response,
-    status_for,
-)
+from fleetscaler.handlers.http import INTERNAL_ERROR_MESSAGE, ApiResource, status_for
+from fleetscaler.handlers.rest import answer_unmatched_requests, error_response, json_response
 from fleetscaler.handlers.service import service_name
 from fleetscaler.services.scaling import DimensionView, get_engine
 

@@ -1,8 +1,9 @@
 """In-process stand-ins for what the Lambdas reach, for the simulator's fast path.
 
-- `InMemoryMetadataStore`: the metadata table behind the `MetadataStore` interface, with DynamoDB's
-  semantics where fleetscaler depends on them (the router's atomic counter with the whole new item returned,
-  conditional writes under optimistic locks, missing items, attributes removed when set to None).
+- `InMemoryMetadataStore`: the metadata table behind the `MetadataStore` and `RouteTable` interfaces, with
+  DynamoDB's semantics where fleetscaler depends on them (the router's atomic counter with the whole new item
+  returned, conditional writes under optimistic locks, missing items, attributes removed when set to None, the
+  router's idempotency records written only when absent or expired).
 - `InMemoryCloudWatch`: the `put_metric_data` / `get_metric_data` subset of a boto3 CloudWatch client
   (MetricStat queries; Average, Sum, Maximum, Minimum, SampleCount per period aligned to StartTime, as moto's).
 - `SageMakerControlClient` / `SageMakerRuntimeClient`: boto3-shaped clients whose calls go straight to the
@@ -22,15 +23,23 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS, DataRecord
 from botocore.exceptions import ClientError, ParamValidationError
 
 from fleetscaler import clock
+from fleetscaler.dal.idempotency import IdempotentCalls
+from fleetscaler.dal.keys import IDEMPOTENCY_ID_PREFIX
 from fleetscaler.dal.models import DIMENSION_ID, SERVER_CONFIG_ID, ScalableDimensionItem
+from fleetscaler.dal.router_table import RouteTicket
 from fleetscaler.dal.store import (
     DIMENSION_FIELDS,
     SERVER_CONFIG_FIELDS,
     MetadataStore,
-    RouteTicket,
     VersionedConfig,
     refuse_unwritable,
 )
@@ -90,14 +99,21 @@ class InMemoryMetadataStore(MetadataStore):
         item["request_count"] = int(item.get("request_count") or 0) + 1
         return RouteTicket(counter=item["request_count"] - 1, config=self._fields(item, SERVER_CONFIG_FIELDS))
 
-    # -- server_config ---------------------------------------------------------------------------------------
-
     def give_back_route(self, ticket: RouteTicket) -> bool:
         item = self.items.get(SERVER_CONFIG_ID)
         if item is None or int(item.get("request_count") or 0) != ticket.counter + 1:
             return False
         item["request_count"] = ticket.counter
         return True
+
+    def fleet_name(self) -> str | None:
+        name = self.items.get(DIMENSION_ID, {}).get("resource_name")
+        return str(name) if name else None
+
+    def idempotent_calls(self, window_seconds: int) -> IdempotentCalls:
+        return IdempotentCalls(InMemoryIdempotencyRecords(self.items), window_seconds, self.table_name)
+
+    # -- server_config ---------------------------------------------------------------------------------------
 
     def get_server_config(self) -> dict[str, Any] | None:
         item = self.items.get(SERVER_CONFIG_ID)
@@ -173,6 +189,64 @@ class InMemoryMetadataStore(MetadataStore):
     @staticmethod
     def _fields(item: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
         return {name: copy.deepcopy(item[name]) for name in names if item.get(name) is not None}
+
+
+class InMemoryIdempotencyRecords(BasePersistenceLayer):
+    """Powertools' DynamoDB persistence layer, on the in-memory table's items: the same ids and attributes, the
+    same conditional put (a record is written only when none exists, it expired, or it was left in progress
+    past its own expiry), and the existing record handed back when the put is refused."""
+
+    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self.items = items
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        item = self.items.get(idempotency_key)
+        if item is None:
+            raise IdempotencyItemNotFoundError
+        return self._record(idempotency_key, item)
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        key = data_record.idempotency_key
+        assert key.startswith(IDEMPOTENCY_ID_PREFIX), key
+        held = self.items.get(key)
+        now = dt.datetime.now().timestamp()
+        if held is not None:
+            in_progress_expired = (
+                held["status"] == STATUS_CONSTANTS["INPROGRESS"]
+                and held.get("in_progress_expiration") is not None
+                and held["in_progress_expiration"] < int(now * 1000)
+            )
+            if not (held["expiration"] < int(now) or in_progress_expired):
+                old = self._record(key, held)
+                self._validate_payload(data_payload=data_record, stored_data_record=old)
+                raise IdempotencyItemAlreadyExistsError(old_data_record=old)
+        item: dict[str, Any] = {"expiration": data_record.expiry_timestamp, "status": data_record.status}
+        if data_record.in_progress_expiry_timestamp is not None:
+            item["in_progress_expiration"] = data_record.in_progress_expiry_timestamp
+        if self.payload_validation_enabled and data_record.payload_hash:
+            item["validation"] = data_record.payload_hash
+        self.items[key] = item
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        item = self.items.setdefault(data_record.idempotency_key, {})
+        item.update(data=data_record.response_data, expiration=data_record.expiry_timestamp, status=data_record.status)
+        if self.payload_validation_enabled:
+            item["validation"] = data_record.payload_hash
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        self.items.pop(data_record.idempotency_key, None)
+
+    @staticmethod
+    def _record(key: str, item: Mapping[str, Any]) -> DataRecord:
+        return DataRecord(
+            idempotency_key=key,
+            status=item["status"],
+            expiry_timestamp=item["expiration"],
+            in_progress_expiry_timestamp=item.get("in_progress_expiration"),
+            response_data=item.get("data", ""),
+            payload_hash=item.get("validation", ""),
+        )
 
 
 # --- CloudWatch ------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Turn a router request (headers + optional body) into validated InvokeEndpointAsync parameters.
 
-Only the headers that carry an InvokeEndpointAsync parameter are read; everything else a caller sends
-(Authorization, cookies, tracing) is dropped here and never logged.
+Only the headers that carry an InvokeEndpointAsync parameter, and the Idempotency-Key, are read; everything
+else a caller sends (Authorization, cookies, tracing) is dropped here and never logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,11 +50,18 @@ HEADER_PARAMETERS: tuple[HeaderParameter, ...] = (
         "InvocationTimeoutSeconds", ("InvocationTimeoutSeconds", "X-Amzn-SageMaker-InvocationTimeoutSeconds")
     ),
 )
+# The request's idempotency key (not passed to SageMaker): the IETF draft's name, and the X- spelling some
+# clients send. Both must agree, like the spellings of a parameter.
+IDEMPOTENCY_KEY = HeaderParameter("Idempotency-Key", ("Idempotency-Key", "X-Idempotency-Key"))
+MAX_IDEMPOTENCY_KEY = 255
 # Every header name the router reads; no other header is ever forwarded or logged.
-ALLOWED_HEADERS: tuple[str, ...] = tuple(
-    name
-    for parameter in HEADER_PARAMETERS
-    for name in (*parameter.headers, *((parameter.http_header,) if parameter.http_header else ()))
+ALLOWED_HEADERS: tuple[str, ...] = (
+    *(
+        name
+        for parameter in HEADER_PARAMETERS
+        for name in (*parameter.headers, *((parameter.http_header,) if parameter.http_header else ()))
+    ),
+    *IDEMPOTENCY_KEY.headers,
 )
 _ALLOWED_LOWER = frozenset(name.lower() for name in ALLOWED_HEADERS)
 
@@ -82,6 +90,11 @@ class InvocationRequest:
             kwargs["Body"] = self.body
         return kwargs
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes two requests the same request: every parameter and the body (by its SHA-256)."""
+        body = None if self.body is None else hashlib.sha256(self.body).hexdigest()
+        return {"params": dict(sorted(self.params.items())), "body_sha256": body}
+
 
 def _allowed_pairs(headers: Headers | None) -> list[tuple[str, str]]:
     """The (name, value) pairs of allowed headers; every other header is dropped here."""
@@ -102,6 +115,11 @@ def _one_value(parameter: str, sent: list[tuple[str, str]]) -> HeaderValue:
     return HeaderValue(value, name)
 
 
+def _sent(parameter: HeaderParameter, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    own = {name.lower() for name in parameter.headers}
+    return [(name, value) for name, value in pairs if name.lower() in own]
+
+
 def allowed_headers(headers: Headers | None, *, inline_body: bool = False) -> dict[str, HeaderValue]:
     """Each InvokeEndpointAsync parameter the request's headers carry, by parameter name.
 
@@ -112,14 +130,24 @@ def allowed_headers(headers: Headers | None, *, inline_body: bool = False) -> di
     pairs = _allowed_pairs(headers)
     picked: dict[str, HeaderValue] = {}
     for parameter in HEADER_PARAMETERS:
-        own = {name.lower() for name in parameter.headers}
-        sent = [(name, value) for name, value in pairs if name.lower() in own]
+        sent = _sent(parameter, pairs)
         http_header = parameter.http_header if inline_body or not parameter.body_only else None
         if not sent and http_header is not None:
             sent = [(name, value) for name, value in pairs if name.lower() == http_header.lower()]
         if sent:
             picked[parameter.name] = _one_value(parameter.name, sent)
     return picked
+
+
+def idempotency_key(headers: Headers | None) -> HeaderValue | None:
+    """The request's Idempotency-Key (None without one): 1 to 255 printable ASCII characters once the spaces
+    HTTP allows around a value are trimmed. Raises InvalidRequest naming the header as sent."""
+    sent = _sent(IDEMPOTENCY_KEY, _allowed_pairs(headers))
+    if not sent:
+        return None
+    key = _one_value(IDEMPOTENCY_KEY.name, [(name, value.strip(" \t")) for name, value in sent])
+    _printable_ascii(key.header, key.value, MAX_IDEMPOTENCY_KEY)
+    return key
 
 
 def _printable_ascii(field: str, value: str, max_len: int, *, min_len: int = 1) -> str:

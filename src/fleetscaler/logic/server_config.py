@@ -11,7 +11,6 @@ Two views, one set of rules:
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -303,6 +302,8 @@ def validate_routing_config(raw: Mapping[str, Any], resource_name: str | None = 
 
 def unknown_attribute_problems(raw: Mapping[str, Any]) -> list[str]:
     """One message per attribute that is not one of server_config's, with the likely intended name."""
+    import difflib  # only the engine and the CLI get here: kept off the router's cold start
+
     problems = []
     for name in sorted(str(key) for key in raw if key not in KNOWN_ATTRIBUTES):
         close = difflib.get_close_matches(name, KNOWN_ATTRIBUTES, n=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetscaler.dal.keys import IDEMPOTENCY_ID_PREFIX
 from fleetscaler.deploy.template.common import (
     Json,
     allow,
@@ -45,6 +46,13 @@ def resources() -> Json:
             "router",
             [
                 allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], TABLE_ARN, "MetadataTable"),
+                {
+                    # Creating and clearing items: its idempotency records only, never the fleet's items.
+                    **allow(["dynamodb:PutItem", "dynamodb:DeleteItem"], TABLE_ARN, "IdempotencyRecords"),
+                    "Condition": {
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{IDEMPOTENCY_ID_PREFIX}*"]}
+                    },
+                },
                 allow(["sagemaker:InvokeEndpointAsync"], ENDPOINTS_ARN, "FleetEndpoints"),
             ],
         ),
@@ -71,7 +79,11 @@ def resources() -> Json:
         "RouterFunction": _function(
             "router",
             "RouterRole",
-            {**_common_env("fleetscaler-router"), "ALLOWED_INPUT_PREFIXES": ref("AllowedInputPrefixes")},
+            {
+                **_common_env("fleetscaler-router"),
+                "ALLOWED_INPUT_PREFIXES": ref("AllowedInputPrefixes"),
+                "IDEMPOTENCY_TTL_SECONDS": ref("IdempotencyTtlSeconds"),
+            },
             timeout=29,
             memory=512,
         ),

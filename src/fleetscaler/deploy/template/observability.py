@@ -26,6 +26,11 @@ from fleetscaler.logic.signal import (
     SHORTFALL,
 )
 
+# The router's metrics (handlers.router emits them with dimension Fleet).
+THROTTLED_REQUESTS = "ThrottledRequests"
+THROTTLE_RETRIES = "ThrottleRetries"
+IDEMPOTENT_REPEATS = "IdempotentRepeats"
+
 
 def resources() -> Json:
     return {**_alarms(), **_dashboard()}
@@ -104,6 +109,30 @@ def _alarms() -> Json:
                 "EvaluationPeriods": 5,
                 "DatapointsToAlarm": 5,
                 "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [ref("AlarmTopic")],
+                "OKActions": [ref("AlarmTopic")],
+            },
+        },
+        # Callers are being told to slow down: the fleet runs at the ceiling of its counter item (about 1,000
+        # requests/s) or at SageMaker's invocation quota. A batch client backing off causes a few; this is more.
+        "RouterThrottledAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": sub(
+                    "${AWS::StackName}: the router answers 429 (throttled by DynamoDB or SageMaker after one retry) "
+                    "${ThrottledAlarmThreshold} times a minute or more: the fleet is at its routing ceiling or "
+                    "its invocation quota"
+                ),
+                "Namespace": ref("MetricsNamespace"),
+                "MetricName": THROTTLED_REQUESTS,
+                "Dimensions": [{"Name": "Fleet", "Value": ref("ResourceName")}],
+                "Statistic": "Sum",
+                "Period": 60,
+                "EvaluationPeriods": 5,
+                "DatapointsToAlarm": 5,
+                "Threshold": ref("ThrottledAlarmThreshold"),
                 "ComparisonOperator": "GreaterThanOrEqualToThreshold",
                 "TreatMissingData": "notBreaching",
                 "AlarmActions": [ref("AlarmTopic")],
@@ -205,6 +234,11 @@ def _dashboard_body() -> Json:
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${DeadLetterQueueName}",
              {"stat": "Maximum"}],
         ], 12, 12),
+        _widget("Router at its ceiling: 429 answers, throttles absorbed by the retry, Idempotency-Key repeats", [
+            fleet(THROTTLED_REQUESTS, "429 answers (throttled)", "Sum"),
+            fleet(THROTTLE_RETRIES, "retried after a throttle", "Sum"),
+            fleet(IDEMPOTENT_REPEATS, "repeats answered from the record", "Sum"),
+        ], 0, 18),
     ]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
     return {"Fn::Sub": [body, {"DeadLetterQueueName": att("EndpointStateDeadLetterQueue", "QueueName")}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fleetscaler.config import DEFAULT_IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_TTL_RANGE
 from fleetscaler.deploy.template.common import MAX_ENDPOINTS, Json, ref
 
 DEFAULT_MAX_CAPACITY = 10
@@ -72,6 +73,21 @@ def parameters() -> Json:
             "Default": "",
             "Description": "Comma-separated s3://bucket[/prefix] list the router accepts as InputLocation "
             "(empty: any)",
+        },
+        "IdempotencyTtlSeconds": {
+            "Type": "Number",
+            "Default": DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+            "MinValue": IDEMPOTENCY_TTL_RANGE[0],
+            "MaxValue": IDEMPOTENCY_TTL_RANGE[1],
+            "Description": "Seconds a repeat of a router request with the same Idempotency-Key gets the first answer "
+            "instead of being routed again",
+        },
+        "ThrottledAlarmThreshold": {
+            "Type": "Number",
+            "Default": 10,
+            "MinValue": 1,
+            "Description": "The router's 429 answers (DynamoDB or SageMaker throttling, after its one retry) per "
+            "minute, 5 minutes in a row, that raise the RouterThrottled alarm",
         },
         "NotificationEmail": {
             "Type": "String",

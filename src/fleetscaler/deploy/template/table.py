@@ -1,7 +1,9 @@
-"""The metadata table the pynamodb models share (partition key `id`), seeded from S3 when it is created."""
+"""The metadata table the pynamodb models share (partition key `id`), seeded from S3 when it is created, with
+the TTL that deletes the router's expired idempotency records."""
 
 from __future__ import annotations
 
+from fleetscaler.dal.keys import IDEMPOTENCY_EXPIRY_ATTRIBUTE
 from fleetscaler.deploy.template.common import Json, ref, skip_checkov
 
 
@@ -17,6 +19,8 @@ def resources() -> Json:
                 "BillingMode": "PAY_PER_REQUEST",
                 "SSESpecification": {"SSEEnabled": True},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                # The router's idempotency records carry the end of their window here; no other item has it.
+                "TimeToLiveSpecification": {"AttributeName": IDEMPOTENCY_EXPIRY_ATTRIBUTE, "Enabled": True},
                 "DeletionProtectionEnabled": {"Fn::If": ["ProtectTable", True, False]},
                 # Applied once, when the table is created; later deploys leave the live items alone.
                 "ImportSourceSpecification": {
