@@ -54,7 +54,9 @@ class FleetTicker:
                 self.stack.emulator.advance_to(now)
                 if self.schedule is not None and (self._next_schedule is None or now >= self._next_schedule):
                     self.schedule(scheduled_event(now))
-                    self._next_schedule = (self._next_schedule or now) + 60.0
+                    # a minute after this one, not after the missed slot: a stalled tick must not
+                    # fire catch-up events seconds apart
+                    self._next_schedule = now + 60.0
                 if self.autoscaler is not None:
                     self.autoscaler.tick(now)
             except Exception as exc:  # keep the stack up; say what went wrong once per kind
