@@ -114,3 +114,46 @@ def test_a_desired_capacity_above_what_the_endpoints_give_never_fails_an_activit
     assert max(s.serving_units for s in result.samples) == 18
     assert max(a.desired_to for a in result.activities) > 18
     assert result.lost == 0 and result.unfinished == 0
+
+
+MIDRUN_SHORTAGE: dict[str, Any] = {
+    "name": "midrun-shortage",
+    "seed": 13,
+    "arrivals": "poisson",
+    "fleet": {
+        "resource_name": "mid",
+        "unit_requests_per_second": 0.03,
+        "provisioning_seconds": PROVISIONING,
+        "scale_in_seconds": 60,
+        "rollback_seconds": 90,
+        "service": {"distribution": "exponential"},
+        "endpoints": [
+            {"server": "a", "instance_type": "ml.g5.xlarge", "capacity_units": 1, "max_instances": 20,
+             "initial_instances": 4},
+            {"server": "b", "instance_type": "ml.g6.xlarge", "capacity_units": 1, "max_instances": 20,
+             "initial_instances": 0},
+            {"server": "c", "instance_type": "ml.g5.4xlarge", "capacity_units": 4, "max_instances": 3,
+             "initial_instances": 0},
+        ],
+    },
+    "traffic": [{"minutes": 10, "rps": 0.1}, {"minutes": 5, "from": 0.1, "to": 0.8}, {"minutes": 25, "rps": 0.8},
+                {"minutes": 10, "from": 0.8, "to": 0.1}],
+    "drain_minutes": 25,
+    "faults": {"capacity_shortage": [{"server": "a", "from_minute": 12, "to_minute": 40}]},
+    "policy": {"min_capacity": 1, "max_capacity": 40, "target_backlog_per_instance": 5, "scale_out_cooldown": 60,
+               "scale_in_cooldown": 300},
+    "expect": {"lost": 0, "unfinished": 0},
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_type_short_in_the_middle_of_a_scale_out_fails_no_activity(strategy: str) -> None:
+    # Given a scale-out to MaxCapacity 40 while the main type goes short of capacity: the other two types give 32
+    result = run(MIDRUN_SHORTAGE, strategy)
+    # Then the types that have capacity go to their caps (the short type's retries take nothing from them)
+    peak = [max(s.endpoints[i].instances for s in result.samples) for i in range(3)]
+    assert peak[1:] == [20, 3], peak
+    # And Application Auto Scaling's activities succeed at what the fleet can give while the short type is
+    # tried again in the background, instead of failing at the scaling timeout
+    assert result.failed_activities == 0, [a.message for a in result.activities if a.outcome == "Failed"]
+    assert result.lost == 0 and result.unfinished == 0

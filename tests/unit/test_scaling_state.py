@@ -466,6 +466,47 @@ def test_backed_off_endpoints_are_tried_again_early_when_the_others_cannot_give_
     assert run(state, roomy, seen, T0 + 61).placement.targets == (1, 3)
 
 
+def test_a_retry_while_the_others_cannot_give_the_capacity_takes_nothing_from_them_and_does_not_fail() -> None:
+    # Given caps 4 (endpoint 1, short of capacity and backed off, serving 2), 3 and 2, desired 10: the two that
+    # work can give 5
+    config = fleet(counts=(2, 0, 0), units=(1, 1, 1), caps=(4, 3, 2))
+    state = mark_unavailable(new_desired(ScalingState(desired=2), 10, T0), "1", "CapacityError", T0, BACKOFF)
+    # When a minute has passed and endpoint 1 is tried again
+    first = run(state, config, [in_service(2), in_service(0), in_service(0)], T0 + 61)
+    # Then the endpoints that work go to all they can give, and the retried one gets only what is still missing
+    assert first.placement.targets == (4, 3, 2)
+    assert {(u.server, u.instance_count) for u in first.updates} == {("1", 4), ("2", 3), ("3", 2)}
+    # And the bound says why, naming the retry
+    assert first.feasible_capacity == 7
+    assert "at most 7 capacity units" in (first.bound_reason or "")
+    assert "tried again: 1" in (first.bound_reason or "")
+    # When the two that work serve their share while the retry is still running on endpoint 1
+    retrying = [updating(2, 4, 3000), in_service(3, 3000), in_service(2, 3000)]
+    second = run(first.state, config, retrying, T0 + 400)
+    # Then the scaling is Successful at what the fleet can give, still bound, and the retry is not counted as
+    # capacity coming
+    assert second.state.status == SUCCESSFUL
+    assert second.actual_capacity == 7 and second.bound
+    assert second.coming_capacity == 7
+    # When the retry fails again (rolled back to 2) and the timeout passes
+    failed = EndpointObservation("InService", 2, 2, 4000, "CapacityError: Unable to provision", "default")
+    later = run(second.state, config, [failed, in_service(3, 3000), in_service(2, 3000)], T0 + TIMEOUT + 100)
+    # Then the activity is still not Failed
+    assert later.state.status == SUCCESSFUL and later.bound
+    # When a later retry reaches its target
+    tried = run(later.state, config, [failed, in_service(3, 3000), in_service(2, 3000)], T0 + TIMEOUT + 200)
+    assert tried.placement.targets == (4, 3, 2)
+    arrived = [in_service(4, 5000), in_service(3, 3000), in_service(2, 3000)]
+    reached = run(tried.state, config, arrived, T0 + TIMEOUT + 600)
+    # Then its instances count (its back-off runs on) and the scaling is Successful at 9
+    assert reached.actual_capacity == 9 and reached.feasible_capacity == 9
+    assert reached.state.status == SUCCESSFUL
+    # And once its back-off is over, the fleet is bound only by its caps
+    recovered = run(reached.state, config, arrived, T0 + TIMEOUT + 100 + BACKOFF + 1)
+    assert recovered.feasible_capacity == 9
+    assert "unavailable" not in (recovered.bound_reason or "")
+
+
 def test_quotas_say_what_each_endpoint_can_work_through_at_the_target() -> None:
     # Given caps 10, 4 and none, units 1, 2, 1, endpoint 2 backed off while serving 1 instance, endpoint 3 draining
     config = fleet(counts=(1, 1, 1), units=(1, 2, 1), caps=(10, 4, None), draining=("3",))

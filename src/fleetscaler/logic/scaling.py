@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeGuard
 
-from fleetscaler.logic.placement import EndpointSlot, Placement, max_capacity, plan, queue_floors
+from fleetscaler.logic.placement import EndpointSlot, Placement, capacity_of, max_capacity, plan, queue_floors
 from fleetscaler.logic.routing import UNBOUNDED_QUOTA
 from fleetscaler.logic.server_config import FleetConfig
 from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT, Throughput
@@ -395,9 +395,11 @@ def reconcile(
     # A draining endpoint gets no share of the plan: the others take its capacity while it finishes its queue.
     draining = [fleet.is_draining(i) for i in range(len(fleet.servers))]
     available = [runtime.available(now) for runtime in runtimes]
+    # An endpoint backed off counts with what it serves: an update still running on it is a retry that may
+    # fail again, not capacity on its way.
     slots = [
         EndpointSlot(
-            current=seen.heading,
+            current=seen.heading if usable else seen.serving,
             units=units,
             cap=cap,
             available=usable,
@@ -410,12 +412,16 @@ def reconcile(
     # A back-off moves an endpoint's share to the others. Where that cannot help, it is cut short: an endpoint
     # whose queue has no instance (its requests cannot move), or any endpoint while the others cannot give the
     # desired capacity, is tried again STRANDED_RETRY_SECONDS after its failure (once SageMaker takes updates).
-    bound = (max_capacity(slots) or 0) < state.desired and max_capacity(slots) is not None
+    # The most the endpoints that work can give now (None: no cap anywhere).
+    ceiling = max_capacity(slots)
+    bound = ceiling is not None and ceiling < state.desired
+    retried: set[int] = set()
     for i, runtime in enumerate(runtimes):
         stranded = backlog is not None and backlog[i] > 0 and observations[i].heading == 0
         failed_at = runtime.unavailable_until - backoff_seconds
         if not available[i] and not draining[i] and (stranded or bound) and now >= failed_at + STRANDED_RETRY_SECONDS:
             slots[i] = replace(slots[i], available=True)
+            retried.add(i)
     # Never more than the endpoints can give (or the engine's own limit): the desired capacity stays recorded
     # as Application Auto Scaling set it, and this much is placed.
     feasible = max_capacity(slots)
@@ -426,7 +432,14 @@ def reconcile(
         slots = [replace(slot, floor=f) for slot, f in zip(slots, floors, strict=True)]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})
     arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]
-    placement = plan(fleet.strategy, placed, slots, arrival_rank)
+    # Endpoints tried again because the others cannot give the desired capacity are a probe on top: the
+    # endpoints that work are filled first, and only what they cannot give goes to the retried ones.
+    probes = retried if bound else set()
+    placement = (
+        _plan_with_probes(fleet.strategy, placed, slots, arrival_rank, probes)
+        if probes
+        else plan(fleet.strategy, placed, slots, arrival_rank)
+    )
 
     serving = tuple(seen.serving for seen in observations)
     # Capacity that takes new requests: a draining endpoint's instances only finish what it already queued.
@@ -461,8 +474,19 @@ def reconcile(
                 runtime = replace(runtime, issued_target=target, issued_base_ms=seen.last_modified_ms)
         runtimes[index] = runtime
 
-    changing = any(seen.status in CHANGING_STATUSES for seen in observations)
-    applied = not updates and not held and not changing and actual == placement.capacity
+    # A retry still running (or failing again) does not hold the scaling open: it is done when every other
+    # endpoint is at its target and the retried ones serve what they served before.
+    changing = any(seen.status in CHANGING_STATUSES for i, seen in enumerate(observations) if i not in probes)
+    settled_capacity = sum(
+        (observations[i].serving if i in probes else target) * u
+        for i, (target, u) in enumerate(zip(placement.targets, fleet.capacity_units, strict=True))
+    )
+    applied = (
+        not any(update.index not in probes for update in updates)
+        and not held
+        and not changing
+        and actual == settled_capacity
+    )
 
     issued_any = state.issued_any or bool(updates)
     status, reason = state.status, state.failure_reason
@@ -491,16 +515,18 @@ def reconcile(
         status, reason = PENDING, None
 
     bound_reason = None
-    if state.desired > placed:
-        if feasible is not None and feasible < min(state.desired, ENGINE_MAX_CAPACITY):
-            bound_reason = (
-                f"the endpoints can give at most {feasible} capacity units (max_instance_count x capacity_units "
-                f"of the endpoints that take requests and are not backed off); desired is {state.desired}"
-            )
-        else:
-            bound_reason = f"the engine places at most {ENGINE_MAX_CAPACITY} capacity units; desired is {state.desired}"
-        if unavailable:
-            bound_reason += f" (unavailable: {'; '.join(unavailable)})"
+    if ceiling is not None and ceiling < min(state.desired, ENGINE_MAX_CAPACITY):
+        bound_reason = (
+            f"the endpoints can give at most {ceiling} capacity units (max_instance_count x capacity_units "
+            f"of the endpoints that take requests and are not backed off); desired is {state.desired}"
+        )
+    elif state.desired > ENGINE_MAX_CAPACITY:
+        bound_reason = f"the engine places at most {ENGINE_MAX_CAPACITY} capacity units; desired is {state.desired}"
+    if bound_reason and unavailable:
+        bound_reason += f" (unavailable: {'; '.join(unavailable)}"
+        if retried:
+            bound_reason += f"; tried again: {', '.join(fleet.servers[i] for i in sorted(retried))}"
+        bound_reason += ")"
 
     new_state = replace(
         state,
@@ -547,11 +573,34 @@ def reconcile(
         serving_counts=serving,
         weights=routing_weights(routed, fleet.capacity_units),
         coming_capacity=coming,
-        feasible_capacity=feasible,
+        feasible_capacity=ceiling,
         bound_reason=bound_reason,
         wake_up=wake_up,
         ahead=ahead,
     )
+
+
+def _plan_with_probes(
+    strategy: str, placed: int, slots: list[EndpointSlot], arrival_rank: Sequence[int], probes: set[int]
+) -> Placement:
+    """Place `placed` units with the endpoints in `probes` (backed off, tried again) as a top-up: the others
+    are planned alone first, at all they can give, and the probes get only what is still missing, one endpoint
+    after the other. A retry that fails again then takes nothing from capacity that arrives."""
+    alone = [replace(slot, available=False) if i in probes else slot for i, slot in enumerate(slots)]
+    base = plan(strategy, min(placed, max_capacity(alone) or 0), alone, arrival_rank)
+    targets = list(base.targets)
+    missing = placed - base.capacity
+    for i in sorted(probes):
+        if missing <= 0:
+            break
+        slot = slots[i]
+        extra = min(slot.upper - targets[i], math.ceil(missing / slot.units))
+        if extra > 0:
+            targets[i] += extra
+            missing -= extra * slot.units
+    capacity = capacity_of(targets, [slot.units for slot in slots])
+    reason = None if capacity == placed else base.shortfall_reason
+    return Placement(tuple(targets), capacity, placed, reason)
 
 
 def _winding_down(seen: EndpointObservation, runtime: EndpointRuntime) -> bool:
