@@ -2,7 +2,7 @@
 
 Contents: the `fleetscaler` package without its operator tooling (`cli`, `local`, `deploy`), plus the pinned
 runtime dependencies of `requirements-lambda.txt` installed for the Lambda platform (python3.12 on x86_64:
-pydantic-core is a compiled wheel, so the wheels must be the manylinux x86_64 ones whatever machine builds).
+the manylinux x86_64 wheels whatever machine builds, so that a compiled dependency would still be right).
 
 Reproducible: entries are sorted, every timestamp is 1980-01-01, permissions are fixed, no `.pyc` files.
 
