@@ -32,7 +32,7 @@ demo: venv
 
 # The manual (docs/, mkdocs.yml): a strict build, so a broken link or anchor fails. Open out/site/index.html.
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir out/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir out/site
 
 # Rewrite the generated reference pages (docs/reference/*.md) from the code they describe.
 docs-generate: venv
