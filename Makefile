@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv lint test test-fast bench demo clean
+.PHONY: venv lint test test-fast bench demo clean docs docs-generate
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ lint: venv
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/mypy
 
-test: lint cfn-lint
+test: lint cfn-lint docs
 	$(BIN)/pytest -q
 
 test-fast: venv
@@ -29,6 +29,14 @@ bench: venv
 
 demo: venv
 	$(BIN)/python -m fleetscaler.local.demo
+
+# The manual (docs/, mkdocs.yml): a strict build, so a broken link or anchor fails. Open out/site/index.html.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir out/site
+
+# Rewrite the generated reference pages (docs/reference/*.md) from the code they describe.
+docs-generate: venv
+	$(BIN)/python -m fleetscaler.docs_gen --write
 
 clean:
 	rm -rf $(VENV) .venv-tools build dist out .pytest_cache .mypy_cache .ruff_cache .hypothesis

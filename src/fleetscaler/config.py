@@ -21,7 +21,7 @@ from fleetscaler.logic.signal import DEFAULT_TARGET_BACKLOG_PER_UNIT
 
 DEFAULT_SCALING_TIMEOUT_SECONDS = 25 * 60
 DEFAULT_FAILOVER_BACKOFF_SECONDS = 10 * 60
-# How long the router remembers an Idempotency-Key's answer (see README, "Idempotency (exactly-once submits)").
+# How long the router remembers an Idempotency-Key's answer (see docs/router-api.md, "Idempotency").
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_TTL_RANGE = (60, 30 * 24 * 60 * 60)
 

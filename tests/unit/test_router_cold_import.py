@@ -1,4 +1,4 @@
-"""What a cold router container imports: only what every request needs (see README, "Cold start")."""
+"""What a cold router container imports: only what every request needs (see docs/router-api.md, "Cold start")."""
 
 from __future__ import annotations
 

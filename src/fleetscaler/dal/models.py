@@ -4,7 +4,7 @@ All items share one table with partition key `id` (string), so the table is the 
 
 - `server_config`: the fleet (servers, weights, instance counts, ...) plus the router's request counter.
 - `custom-resource:ResourceType:Property`: the scalable dimension Application Auto Scaling sees.
-- `request_counter`: the seed sample's counter item; kept readable, no longer written (see README).
+- `request_counter`: the seed sample's counter item; kept readable, no longer written (see docs/metadata-table.md).
 
 List attributes are untyped on purpose: operators edit the item by hand, and a wrong element type must
 become a validation message (`fleetscaler.logic.server_config`), not a deserialization crash.

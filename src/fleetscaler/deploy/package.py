@@ -1,8 +1,9 @@
 """Build `dist/code.zip`, the Lambda code package, byte for byte the same on every build.
 
-Contents: the `fleetscaler` package without its operator tooling (`cli`, `local`, `deploy`), plus the pinned
-runtime dependencies of `requirements-lambda.txt` installed for the Lambda platform (python3.12 on x86_64:
-the manylinux x86_64 wheels whatever machine builds, so that a compiled dependency would still be right).
+Contents: the `fleetscaler` package without its operator and developer tooling (`cli`, `local`, `deploy`,
+`docs_gen`), plus the pinned runtime dependencies of `requirements-lambda.txt` installed for the Lambda platform
+(python3.12 on x86_64: the manylinux x86_64 wheels whatever machine builds, so that a compiled dependency would
+still be right).
 
 Reproducible: entries are sorted, every timestamp is 1980-01-01, permissions are fixed, no `.pyc` files.
 
@@ -28,8 +29,9 @@ LAMBDA_PYTHON = "3.12"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
 LAMBDA_ARCHITECTURE = "x86_64"  # must match `Architectures` in cfn/fleet-autoscaler.yaml
 
-# Operator tooling: needs click, PyYAML, moto; never imported by a handler.
-EXCLUDED_SUBPACKAGES = ("cli", "local", "deploy")
+# Operator and developer tooling (the CLI, the local fleet, deployment, the docs generator): needs click, PyYAML,
+# moto; never imported by a handler.
+EXCLUDED_SUBPACKAGES = ("cli", "local", "deploy", "docs_gen")
 EXCLUDED_NAMES = ("__pycache__",)
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 

@@ -2,7 +2,7 @@
 
 It answers API Gateway's REST proxy events itself rather than through powertools' resolver: with one route,
 the resolver would add about a fifth to the import every cold container pays on the request that woke it
-(see README, "Cold start"). Everything else is powertools (logger, EMF metrics).
+(see docs/router-api.md, "Cold start"). Everything else is powertools (logger, EMF metrics).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
 
 
 def summary_json(result: SimulationResult, prices: PriceTable) -> dict[str, Any]:
-    """The run's measures under the keys the README documents (stable: tools read them)."""
+    """The run's measures under the keys docs/local-fleet.md documents (stable: tools read them)."""
     cost, unpriced = prices.cost(instance_minutes_by_type(result))
     return {
         "scenario": result.scenario.name,

@@ -31,12 +31,107 @@ SERVER_SUFFIX_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 MAX_ENDPOINT_NAME = 63
 
 OPTIONAL_LISTS = ("capacity_units", "max_instance_count")
-# The item's attributes, by who reads them. Anything else on the item is a mistake (a misspelt name).
-ROUTING_ATTRIBUTES = ("servers", "weights", "draining")
-ENGINE_ATTRIBUTES = ("current_instance_count", "capacity_units", "max_instance_count", "strategy")
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One attribute of the server_config item: who reads it, its type, its rule and what it means.
+
+    `group` says whose the attribute is: "router" (the router checks it strictly), "engine" (only the scaling engine
+    and the CLI check it) or "bookkeeping" (written by the product itself). The validator's attribute lists come from
+    SERVER_CONFIG_ATTRIBUTES, and docs/reference/server-config.md is generated from it.
+    """
+
+    name: str
+    group: Literal["router", "engine", "bookkeeping"]
+    type: str
+    rule: str
+    default: str
+    example: str
+    description: str
+
+
+# Every attribute of the item, in the order of the messages that list them. Anything else on the item is a mistake
+# (a misspelt name). The rules here are the ones the functions below check, in the same words.
+SERVER_CONFIG_ATTRIBUTES: tuple[AttributeSpec, ...] = (
+    AttributeSpec(
+        "servers", "router", "list of strings",
+        "non-empty; each suffix letters, digits and hyphens, starting and ending with a letter or digit, once "
+        "each; the endpoint name `{resourceName}-{suffix}` at most 63 characters (a number such as 3 means \"3\")",
+        "required", '["1", "2", "3"]',
+        "The endpoint name suffixes: endpoint *i* is named `{resourceName}-{servers[i]}`. Every other list is "
+        "index-aligned with it, and its order is the fleet's priority order.",
+    ),
+    AttributeSpec(
+        "weights", "router", "list of numbers",
+        "one whole number >= 0 per server", "required", "[1, 1, 1]",
+        "The routing weight of each endpoint. The scaling engine sets them from serving capacity at every "
+        "reconcile; a hand edit lasts until then. A draining endpoint gets no request whatever its weight.",
+    ),
+    AttributeSpec(
+        "draining", "router", "list of strings",
+        "each names one of servers, once", "none", '["3"]',
+        "Servers on their way out (`fleetscaler config remove-endpoint`): weight 0, no new capacity, their "
+        "instances kept until their queued requests are done.",
+    ),
+    AttributeSpec(
+        "current_instance_count", "engine", "list of numbers",
+        "one whole number >= 0 per server", "0 each", "[1, 1, 1]",
+        "Instances per endpoint as last recorded by the scaling engine.",
+    ),
+    AttributeSpec(
+        "capacity_units", "engine", "list of numbers",
+        "one whole number >= 1 per server", "1 each", "[1, 2, 4]",
+        "The relative throughput of one instance of each endpoint; capacity is counted in these units.",
+    ),
+    AttributeSpec(
+        "max_instance_count", "engine", "list of numbers or null",
+        "one whole number >= 0, or null (no cap), per server", "no cap", "[10, 10, null]",
+        "The per-endpoint instance cap. The router reads the valid entries only to skip endpoints capped at 0 "
+        "when the fleet is at zero; 0 with `draining` releases an endpoint's instances.",
+    ),
+    AttributeSpec(
+        "strategy", "engine", "string",
+        "one of " + ", ".join(STRATEGIES), DEFAULT_STRATEGY, '"prioritized"',
+        "The placement strategy: how the scaling engine spreads the desired capacity over the endpoints.",
+    ),
+    AttributeSpec(
+        "id", "bookkeeping", "string",
+        "always server_config", "required", '"server_config"',
+        "The table's partition key.",
+    ),
+    AttributeSpec(
+        "request_count", "bookkeeping", "number",
+        "whole number >= 0 (written by the router)", "none (the first request starts it)", "1234",
+        "The router's global request counter, incremented by the one UpdateItem each request makes.",
+    ),
+    AttributeSpec(
+        "config_version", "bookkeeping", "number",
+        "whole number (written by every config writer)", "none (the first conditional write sets it)", "7",
+        "The optimistic lock of the config writers (scaling engine, CLI): each write is conditional on it and "
+        "moves it on.",
+    ),
+    AttributeSpec(
+        "draining_since", "bookkeeping", "list of [suffix, epoch seconds] pairs",
+        "written by `config remove-endpoint`; ignored by the Lambdas", "none", '[["3", 1764640800]]',
+        "When `config remove-endpoint` began draining each server.",
+    ),
+    AttributeSpec(
+        "routing", "bookkeeping", "map",
+        "written by the scaling engine; an unreadable one is ignored and replaced, never fatal", "none",
+        '{"backlog": [0, 4, 0], "counter": 1200, "at": 1764640800, "wake_up": [0, 0, 0], "ahead": [0, 0, 0]}',
+        "The engine's snapshot of the queues for the router: `backlog` (requests queued per endpoint), `counter` "
+        "(`request_count` when it was taken), `at` (epoch seconds), `wake_up` (requests each endpoint may hold "
+        "while nothing serves anywhere), `ahead` (requests counted ahead of capacity still starting). Never shown "
+        "or edited by the CLI.",
+    ),
+)
+# The item's attributes, by who reads them.
+ROUTING_ATTRIBUTES = tuple(a.name for a in SERVER_CONFIG_ATTRIBUTES if a.group == "router")
+ENGINE_ATTRIBUTES = tuple(a.name for a in SERVER_CONFIG_ATTRIBUTES if a.group == "engine")
 # Written by the product itself: the key, the router's counter, the writers' lock, remove-endpoint's notes, the
 # engine's snapshot of the queues (read by the router; an unreadable one is ignored and replaced, never fatal).
-BOOKKEEPING_ATTRIBUTES = ("id", "request_count", "config_version", "draining_since", "routing")
+BOOKKEEPING_ATTRIBUTES = tuple(a.name for a in SERVER_CONFIG_ATTRIBUTES if a.group == "bookkeeping")
 KNOWN_ATTRIBUTES = (*ROUTING_ATTRIBUTES, *ENGINE_ATTRIBUTES, *BOOKKEEPING_ATTRIBUTES)
 # What the scaling engine keeps for itself on the item (never an operator's to edit; hidden from their views).
 ENGINE_MEMORY = ("routing",)

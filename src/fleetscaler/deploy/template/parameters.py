@@ -59,15 +59,39 @@ def parameters() -> Json:
             "Description": "Minutes capacity must stay beyond what the queue and the arrivals need before the "
             "surplus step releases it (target tracking's own scale-in waits 15)",
         },
-        "ScaleOutCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
-        "ScaleInCooldown": {"Type": "Number", "Default": 300, "MinValue": 0},
+        "ScaleOutCooldown": {
+            "Type": "Number",
+            "Default": 300,
+            "MinValue": 0,
+            "Description": "Seconds after a scale-out before the next one (the scaling policies' cooldown)",
+        },
+        "ScaleInCooldown": {
+            "Type": "Number",
+            "Default": 300,
+            "MinValue": 0,
+            "Description": "Seconds after a scale-in before the next one (the scaling policies' cooldown)",
+        },
         "ScalingPolicyType": {
             "Type": "String",
             "Default": "TargetTracking",
             "AllowedValues": ["TargetTracking", "StepScaling"],
+            "Description": "Target tracking on the fleet's backlog per capacity unit, or step scaling on the same "
+            "metric",
         },
-        "ScalingTimeoutSeconds": {"Type": "Number", "Default": 1500, "MinValue": 1},
-        "FailoverBackoffSeconds": {"Type": "Number", "Default": 600, "MinValue": 0},
+        "ScalingTimeoutSeconds": {
+            "Type": "Number",
+            "Default": 1500,
+            "MinValue": 1,
+            "Description": "A scaling still unfinished after this many seconds is Failed (the scaling Lambdas' "
+            "SCALING_TIMEOUT_SECONDS)",
+        },
+        "FailoverBackoffSeconds": {
+            "Type": "Number",
+            "Default": 600,
+            "MinValue": 0,
+            "Description": "Seconds a failed endpoint gets no new instances (the scaling Lambdas' "
+            "FAILOVER_BACKOFF_SECONDS)",
+        },
         "AllowedInputPrefixes": {
             "Type": "String",
             "Default": "",
@@ -98,17 +122,38 @@ def parameters() -> Json:
             "Type": "Number",
             "Default": 30,
             "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653],
+            "Description": "Days the functions' and the API's log groups keep their logs",
         },
-        "LogLevel": {"Type": "String", "Default": "INFO", "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"]},
-        "MetricsNamespace": {"Type": "String", "Default": "fleetscaler"},
+        "LogLevel": {
+            "Type": "String",
+            "Default": "INFO",
+            "AllowedValues": ["DEBUG", "INFO", "WARNING", "ERROR"],
+            "Description": "The functions' log level",
+        },
+        "MetricsNamespace": {
+            "Type": "String",
+            "Default": "fleetscaler",
+            "Description": "CloudWatch namespace of the fleet's metrics (the scaling signal among them)",
+        },
         "RouterThrottleRate": {
             "Type": "Number",
             "Default": 1000,
             "MinValue": 1,
             "Description": "Router stage steady requests/s (one fleet's table counter sustains about 1,000/s)",
         },
-        "RouterThrottleBurst": {"Type": "Number", "Default": 2000, "MinValue": 1},
-        "TableDeletionProtection": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"]},
+        "RouterThrottleBurst": {
+            "Type": "Number",
+            "Default": 2000,
+            "MinValue": 1,
+            "Description": "Router stage burst of requests",
+        },
+        "TableDeletionProtection": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "true: protect the metadata table from deletion (the stack's deletion then fails until "
+            "it is turned off)",
+        },
         "ConfigureApiGatewayLogRole": {
             "Type": "String",
             "Default": "false",

@@ -1,0 +1,68 @@
+"""The local fleet the documentation's `local-fleet` examples run against: one `fleetscaler local up` per session."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.docs.examples import DOCUMENTED_AWS_PORT, DOCUMENTED_GATEWAY_PORT, LocalFleetUrls, example_environment
+
+STARTUP_SECONDS = 60
+SPEED = 60  # fleet seconds per wall second, as the documentation says
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_after(label: str, text: str) -> int:
+    line = next(line for line in text.splitlines() if line.strip().startswith(label))
+    url = line.split(label, 1)[1].split()[0]  # http://127.0.0.1:PORT[/path]
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleetUrls]:
+    """`fleetscaler local up --port 4566 --gateway-port 8080 --speed 60`, up until the session ends. When a documented
+    port is taken (another local fleet on this machine), it runs on free ports and the examples' URLs follow."""
+    documented = _free(DOCUMENTED_AWS_PORT) and _free(DOCUMENTED_GATEWAY_PORT)
+    ports = (DOCUMENTED_AWS_PORT, DOCUMENTED_GATEWAY_PORT) if documented else (0, 0)
+    workdir = tmp_path_factory.mktemp("local-fleet")
+    log = workdir / "local-up.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleetscaler.cli.main", "local", "up", "--port", str(ports[0]),
+             "--gateway-port", str(ports[1]), "--speed", str(SPEED)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, stdin=subprocess.DEVNULL,
+            env={**example_environment(), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local-secret"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while "try:" not in log.read_text():
+            if process.poll() is not None:
+                pytest.fail(f"fleetscaler local up exited {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"fleetscaler local up did not start in {STARTUP_SECONDS} s:\n{log.read_text()}")
+            time.sleep(0.2)
+        text = log.read_text()
+        yield LocalFleetUrls(aws_port=_port_after("AWS endpoint:", text), gateway_port=_port_after("router API:", text))
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
