@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from fleetscaler.local.scenario import ScenarioError, load_scenario, parse_scenario
+from fleetscaler.local.scenario import SCENARIO_SCHEMA, ScenarioError, load_scenario, parse_scenario
 from tests.conftest import ROOT
 
 SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.yaml"))
@@ -132,3 +133,46 @@ def test_cv_belongs_to_lognormal_only() -> None:
     with pytest.raises(ScenarioError, match=r"fleet.service.cv: applies to lognormal only"):
         parse_scenario({"fleet": {"endpoints": [{}], "service": {"distribution": "exponential", "cv": 2}},
                         "traffic": [{"minutes": 1, "rps": 1}]})
+
+
+def test_a_key_left_out_takes_the_default_the_reference_page_documents() -> None:
+    # Given the smallest scenario: one endpoint, one rate phase, nothing else
+    scenario = parse_scenario({"fleet": {"endpoints": [{}]}, "traffic": [{"minutes": 1, "rps": 1}]})
+    documented = {
+        (section, spec.name): spec.default for section, s in SCENARIO_SCHEMA.items() for spec in s.keys
+    }
+    # Then every plain default of the reference page is the value the loader used
+    endpoint = scenario.endpoints[0]
+    loaded = {
+        ("top", "seed"): scenario.seed,
+        ("top", "step_seconds"): scenario.step_seconds,
+        ("top", "arrivals"): scenario.arrivals,
+        ("top", "drain_minutes"): scenario.drain_seconds / 60,
+        ("top", "description"): scenario.description,
+        ("fleet", "resource_name"): scenario.resource_name,
+        ("fleet", "strategy"): scenario.strategy,
+        ("fleet", "provisioning_seconds"): scenario.provisioning_seconds,
+        ("fleet", "scale_in_seconds"): scenario.scale_in_seconds,
+        ("fleet", "rollback_seconds"): scenario.rollback_seconds,
+        ("service", "distribution"): scenario.service.distribution,
+        ("endpoint", "instance_type"): endpoint.instance_type,
+        ("endpoint", "capacity_units"): endpoint.capacity_units,
+        ("endpoint", "initial_instances"): endpoint.initial_instances,
+        ("endpoint", "max_concurrent_invocations_per_instance"): endpoint.max_concurrent_invocations_per_instance,
+        ("events", "loss"): scenario.events.loss,
+        ("events", "duplicate"): scenario.events.duplicate,
+        ("policy", "type"): scenario.policy.type,
+        ("policy", "min_capacity"): scenario.policy.min_capacity,
+        ("policy", "target_backlog_per_instance"): scenario.policy.target_backlog_per_instance,
+        ("policy", "step_scale_in_backlog_per_instance"): scenario.policy.step_scale_in_backlog_per_instance,
+        ("policy", "scale_out_cooldown"): scenario.policy.scale_out_cooldown,
+        ("policy", "scale_in_cooldown"): scenario.policy.scale_in_cooldown,
+        ("policy", "wake_up"): scenario.policy.wake_up,
+        ("policy", "surplus_step"): scenario.policy.surplus_step,
+        ("policy", "surplus_minutes"): scenario.policy.surplus_minutes,
+        ("policy", "enabled"): scenario.policy.enabled,
+        ("expect", "lost"): scenario.expect.lost,
+        ("expect", "unfinished"): scenario.expect.unfinished,
+    }
+    wrong = {key: (documented[key], value) for key, value in loaded.items() if yaml.safe_load(documented[key]) != value}
+    assert not wrong, f"documented default != loaded value: {wrong}"

@@ -474,6 +474,18 @@ SCENARIO_SCHEMA: dict[str, SectionSpec] = {
 }
 
 # The keys each mapping of a scenario file may hold.
+def _default(section: str, key: str) -> Any:
+    """The key's default as the schema documents it, read as a YAML value ("5", "true", "[0, 0]", "uniform").
+
+    The loader takes its literal defaults from here, so the generated reference cannot say one thing while the
+    loader does another.
+    """
+    for spec in SCENARIO_SCHEMA[section].keys:
+        if spec.name == key:
+            return yaml.safe_load(spec.default)
+    raise KeyError(f"{section}.{key} is not in the scenario schema")
+
+
 TOP_KEYS = SCENARIO_SCHEMA["top"].names
 FLEET_KEYS = SCENARIO_SCHEMA["fleet"].names
 SERVICE_KEYS = SCENARIO_SCHEMA["service"].names
@@ -526,7 +538,7 @@ def _parse_endpoints(r: _Reader, fleet: Mapping[str, Any], unit_rps: float) -> l
             r.problems.append(f"{path}server: {server!r} is not valid in an endpoint name")
         if any(e.server == server for e in endpoints):
             r.problems.append(f"{path}server: {server!r} appears more than once")
-        units = r.integer(entry, "capacity_units", path, 1, minimum=1)
+        units = r.integer(entry, "capacity_units", path, _default("endpoint", "capacity_units"), minimum=1)
         cap = entry.get("max_instances")
         if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0):
             r.problems.append(f"{path}max_instances: must be a whole number >= 0, got {cap!r}")
@@ -534,15 +546,18 @@ def _parse_endpoints(r: _Reader, fleet: Mapping[str, Any], unit_rps: float) -> l
         endpoints.append(
             EndpointScenario(
                 server=server,
-                instance_type=str(entry.get("instance_type", "ml.m5.xlarge")),
+                instance_type=str(entry.get("instance_type", _default("endpoint", "instance_type"))),
                 capacity_units=units,
-                initial_instances=r.integer(entry, "initial_instances", path, 1),
+                initial_instances=r.integer(
+                    entry, "initial_instances", path, _default("endpoint", "initial_instances")
+                ),
                 max_instances=cap,
                 requests_per_second_per_instance=r.number(
                     entry, "requests_per_second_per_instance", path, unit_rps * units, strict=True
                 ),
                 max_concurrent_invocations_per_instance=r.integer(
-                    entry, "max_concurrent_invocations_per_instance", path, 1, minimum=1
+                    entry, "max_concurrent_invocations_per_instance", path,
+                    _default("endpoint", "max_concurrent_invocations_per_instance"), minimum=1
                 ),
             )
         )
@@ -554,13 +569,13 @@ def _parse_endpoints(r: _Reader, fleet: Mapping[str, Any], unit_rps: float) -> l
 def _parse_service(r: _Reader, fleet: Mapping[str, Any]) -> ServiceSpec:
     raw = r.mapping(fleet, "service", "fleet.")
     _check_keys(r, raw, SERVICE_KEYS, "fleet.service.")
-    distribution = raw.get("distribution", "constant")
+    distribution = raw.get("distribution", _default("service", "distribution"))
     if distribution not in SERVICE_DISTRIBUTIONS:
         r.problems.append(
             f"fleet.service.distribution: must be one of {', '.join(SERVICE_DISTRIBUTIONS)}, got {distribution!r}"
         )
         distribution = "constant"
-    cv = r.number(raw, "cv", "fleet.service.", 1.0, strict=True)
+    cv = r.number(raw, "cv", "fleet.service.", _default("service", "cv"), strict=True)
     if "cv" in raw and distribution != "lognormal":
         rule = "is 1 by definition" if distribution == "exponential" else "is 0 by definition"
         r.problems.append(f"fleet.service.cv: applies to lognormal only (the cv of {distribution} {rule})")
@@ -580,7 +595,7 @@ def _parse_traffic(r: _Reader, raw: Mapping[str, Any], base_dir: Path | None) ->
         if "requests" in entry:
             _check_keys(r, entry, BATCH_KEYS, path)
             count = r.integer(entry, "requests", path, 1, minimum=1)
-            phases.append(TrafficPhase(start, start, 0.0, 0.0, label or "batch", batch=count))
+            phases.append(TrafficPhase(start, start, 0.0, 0.0, label or _default("batch", "label"), batch=count))
             last_rate = 0.0
             continue
         if "trace" in entry:
@@ -633,14 +648,14 @@ def _parse_faults(
         server = str(entry.get("server", ""))
         if server not in servers:
             r.problems.append(f"{path}server: {server!r} is not one of the fleet's servers")
-        begin = r.number(entry, "from_minute", path, 0.0)
+        begin = r.number(entry, "from_minute", path, _default("shortage", "from_minute"))
         end = r.number(entry, "to_minute", path, None)
         if end <= begin:
             r.problems.append(f"{path}to_minute: must be after from_minute")
         shortages.append(CapacityShortage(server, begin * 60, end * 60))
     events_raw = r.mapping(faults, "events", "faults.")
     _check_keys(r, events_raw, EVENT_KEYS, "faults.events.")
-    delay = events_raw.get("delay_seconds", [0, 0])
+    delay = events_raw.get("delay_seconds", _default("events", "delay_seconds"))
     if (
         not isinstance(delay, Sequence)
         or len(delay) != 2
@@ -650,8 +665,8 @@ def _parse_faults(
         r.problems.append("faults.events.delay_seconds: must be [low, high] with 0 <= low <= high")
         delay = [0, 0]
     events = EventFaultSpec(
-        loss=r.number(events_raw, "loss", "faults.events.", 0.0, maximum=1.0),
-        duplicate=r.number(events_raw, "duplicate", "faults.events.", 0.0, maximum=1.0),
+        loss=r.number(events_raw, "loss", "faults.events.", _default("events", "loss"), maximum=1.0),
+        duplicate=r.number(events_raw, "duplicate", "faults.events.", _default("events", "duplicate"), maximum=1.0),
         delay_seconds=(float(delay[0]), float(delay[1])),
     )
     return shortages, events
@@ -664,28 +679,36 @@ def _parse_policy(r: _Reader, raw: Mapping[str, Any]) -> PolicySpec:
     if max_capacity is not None and (not isinstance(max_capacity, int) or max_capacity < 0):
         r.problems.append(f"policy.max_capacity: must be a whole number >= 0, got {max_capacity!r}")
         max_capacity = None
-    policy_type = policy_raw.get("type", "TargetTracking")
+    policy_type = policy_raw.get("type", _default("policy", "type"))
     if policy_type not in POLICY_TYPES:
         r.problems.append(f"policy.type: must be one of {', '.join(POLICY_TYPES)}, got {policy_type!r}")
         policy_type = "TargetTracking"
     return PolicySpec(
         type=str(policy_type),
         step_scale_in_backlog_per_instance=r.number(
-            policy_raw, "step_scale_in_backlog_per_instance", "policy.", 1.0
+            policy_raw, "step_scale_in_backlog_per_instance", "policy.",
+            _default("policy", "step_scale_in_backlog_per_instance")
         ),
-        min_capacity=r.integer(policy_raw, "min_capacity", "policy.", 0),
+        min_capacity=r.integer(policy_raw, "min_capacity", "policy.", _default("policy", "min_capacity")),
         max_capacity=max_capacity,
-        target_backlog_per_instance=r.number(policy_raw, "target_backlog_per_instance", "policy.", 5.0, strict=True),
-        scale_out_cooldown=r.number(policy_raw, "scale_out_cooldown", "policy.", 300.0),
-        scale_in_cooldown=r.number(policy_raw, "scale_in_cooldown", "policy.", 300.0),
-        wake_up=_flag(r, policy_raw, "wake_up", "policy."),
-        surplus_step=_flag(r, policy_raw, "surplus_step", "policy."),
-        surplus_minutes=r.integer(policy_raw, "surplus_minutes", "policy.", 5, minimum=1),
-        enabled=_flag(r, policy_raw, "enabled", "policy."),
+        target_backlog_per_instance=r.number(
+            policy_raw, "target_backlog_per_instance", "policy.", _default("policy", "target_backlog_per_instance"),
+            strict=True,
+        ),
+        scale_out_cooldown=r.number(
+            policy_raw, "scale_out_cooldown", "policy.", _default("policy", "scale_out_cooldown")
+        ),
+        scale_in_cooldown=r.number(policy_raw, "scale_in_cooldown", "policy.", _default("policy", "scale_in_cooldown")),
+        wake_up=_flag(r, policy_raw, "wake_up", "policy.", _default("policy", "wake_up")),
+        surplus_step=_flag(r, policy_raw, "surplus_step", "policy.", _default("policy", "surplus_step")),
+        surplus_minutes=r.integer(
+            policy_raw, "surplus_minutes", "policy.", _default("policy", "surplus_minutes"), minimum=1
+        ),
+        enabled=_flag(r, policy_raw, "enabled", "policy.", _default("policy", "enabled")),
     )
 
 
-def _flag(r: _Reader, raw: Mapping[str, Any], key: str, path: str, default: bool = True) -> bool:
+def _flag(r: _Reader, raw: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
         r.problems.append(f"{path}{key}: must be true or false, got {value!r}")
@@ -711,8 +734,8 @@ def _parse_expect(r: _Reader, raw: Mapping[str, Any]) -> Expectations:
     elif final is not None:
         r.problems.append("expect.final_capacity: must be a whole number or [low, high]")
     return Expectations(
-        lost=r.integer(expect_raw, "lost", "expect.", 0),
-        unfinished=r.integer(expect_raw, "unfinished", "expect.", 0),
+        lost=r.integer(expect_raw, "lost", "expect.", _default("expect", "lost")),
+        unfinished=r.integer(expect_raw, "unfinished", "expect.", _default("expect", "unfinished")),
         final_capacity=final_range,
         final_status=expect_raw.get("final_status"),
     )
@@ -743,17 +766,19 @@ def parse_scenario(raw: Any, source: str = "scenario", *, base_dir: Path | None 
     _check_keys(r, raw, TOP_KEYS, "")
     fleet = r.mapping(raw, "fleet", "")
     _check_keys(r, fleet, FLEET_KEYS, "fleet.")
-    resource_name = fleet.get("resource_name", "fleet")
+    resource_name = fleet.get("resource_name", _default("fleet", "resource_name"))
     if not isinstance(resource_name, str) or not SERVER_SUFFIX_RE.match(resource_name):
         r.problems.append("fleet.resource_name: must be letters, digits and hyphens")
         resource_name = "fleet"
-    strategy = fleet.get("strategy", "balanced")
+    strategy = fleet.get("strategy", _default("fleet", "strategy"))
     if strategy not in STRATEGIES:
         r.problems.append(f"fleet.strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    unit_rps = r.number(fleet, "unit_requests_per_second", "fleet.", 0.05, strict=True)
+    unit_rps = r.number(
+        fleet, "unit_requests_per_second", "fleet.", _default("fleet", "unit_requests_per_second"), strict=True
+    )
     endpoints = _parse_endpoints(r, fleet, unit_rps)
     service = _parse_service(r, fleet)
-    arrivals = raw.get("arrivals", "uniform")
+    arrivals = raw.get("arrivals", _default("top", "arrivals"))
     if arrivals not in ARRIVAL_MODELS:
         r.problems.append(f"arrivals: must be one of {', '.join(ARRIVAL_MODELS)}, got {arrivals!r}")
         arrivals = "uniform"
@@ -762,21 +787,23 @@ def parse_scenario(raw: Any, source: str = "scenario", *, base_dir: Path | None 
     policy = _parse_policy(r, raw)
     expect = _parse_expect(r, raw)
     native_weights = _parse_native(r, raw, len(endpoints))
-    seed = r.integer(raw, "seed", "", 0)
-    step = r.number(raw, "step_seconds", "", 5.0, strict=True)
+    seed = r.integer(raw, "seed", "", _default("top", "seed"))
+    step = r.number(raw, "step_seconds", "", _default("top", "step_seconds"), strict=True)
     scenario = Scenario(
         name=str(raw.get("name", Path(source).stem)),
-        description=str(raw.get("description", "")),
+        description=str(raw.get("description", _default("top", "description"))),
         seed=seed,
         step_seconds=step,
         resource_name=resource_name,
         strategy=str(strategy),
-        provisioning_seconds=r.number(fleet, "provisioning_seconds", "fleet.", 240.0),
-        scale_in_seconds=r.number(fleet, "scale_in_seconds", "fleet.", 60.0),
-        rollback_seconds=r.number(fleet, "rollback_seconds", "fleet.", 90.0),
+        provisioning_seconds=r.number(
+            fleet, "provisioning_seconds", "fleet.", _default("fleet", "provisioning_seconds")
+        ),
+        scale_in_seconds=r.number(fleet, "scale_in_seconds", "fleet.", _default("fleet", "scale_in_seconds")),
+        rollback_seconds=r.number(fleet, "rollback_seconds", "fleet.", _default("fleet", "rollback_seconds")),
         endpoints=tuple(endpoints),
         traffic=tuple(phases),
-        drain_seconds=r.number(raw, "drain_minutes", "", 10.0) * 60,
+        drain_seconds=r.number(raw, "drain_minutes", "", _default("top", "drain_minutes")) * 60,
         shortages=tuple(shortages),
         events=events,
         policy=policy,
