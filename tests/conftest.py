@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +187,35 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         server.stop()
         reset_process_caches()
+
+
+LOCAL_UP_STARTUP_SECONDS = 60
+
+
+@contextmanager
+def running_local_up(args: Sequence[str], workdir: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """`fleetscaler local up ARGS` as its own process in `workdir` until the block ends (Ctrl-C, as a user stops it);
+    yields what it printed once it is ready (its URLs and environment)."""
+    log = workdir / "local-up.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fleetscaler.cli.main", "local", "up", *args],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, stdin=subprocess.DEVNULL,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + LOCAL_UP_STARTUP_SECONDS
+        while "try:" not in log.read_text():
+            if process.poll() is not None:
+                pytest.fail(f"fleetscaler local up exited {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"fleetscaler local up did not start in {LOCAL_UP_STARTUP_SECONDS} s:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield log.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import running_local_up
 from tests.docs.examples import DOCUMENTED_AWS_PORT, DOCUMENTED_GATEWAY_PORT, LocalFleetUrls, example_environment
 
-STARTUP_SECONDS = 60
 SPEED = 60  # fleet seconds per wall second, as the documentation says
 
 
@@ -39,30 +35,7 @@ def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet
     documented = _free(DOCUMENTED_AWS_PORT) and _free(DOCUMENTED_GATEWAY_PORT)
     ports = (DOCUMENTED_AWS_PORT, DOCUMENTED_GATEWAY_PORT) if documented else (0, 0)
     workdir = tmp_path_factory.mktemp("local-fleet")
-    log = workdir / "local-up.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fleetscaler.cli.main", "local", "up", "--port", str(ports[0]),
-             "--gateway-port", str(ports[1]), "--speed", str(SPEED)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, stdin=subprocess.DEVNULL,
-            env={**example_environment(), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local-secret"},
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while "try:" not in log.read_text():
-            if process.poll() is not None:
-                pytest.fail(f"fleetscaler local up exited {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"fleetscaler local up did not start in {STARTUP_SECONDS} s:\n{log.read_text()}")
-            time.sleep(0.2)
-        text = log.read_text()
+    args = ("--port", str(ports[0]), "--gateway-port", str(ports[1]), "--speed", str(SPEED))
+    env = {**example_environment(), "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local-secret"}
+    with running_local_up(args, workdir, env) as text:
         yield LocalFleetUrls(aws_port=_port_after("AWS endpoint:", text), gateway_port=_port_after("router API:", text))
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-

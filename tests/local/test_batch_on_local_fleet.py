@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,12 +20,12 @@ import pytest
 from fleetscaler.cli.main import main
 from fleetscaler.local.sagemaker_emulator import OUTPUT_BUCKET
 from tests.cli.conftest import restore_table_binding
+from tests.conftest import running_local_up
 
 __all__ = ["restore_table_binding"]
 
 INPUTS = 500
 PREFIX = "s3://batch-inputs/docs/"
-STARTUP_SECONDS = 60
 
 
 @dataclass
@@ -49,29 +48,11 @@ def local_fleet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loc
     for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local-secret")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    log = tmp_path / "local-up.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fleetscaler.cli.main", "local", "up", "--port", "0", "--gateway-port", "0",
-             "--speed", "200"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while "try:" not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "local up did not start:\n" + log.read_text()
-            time.sleep(0.2)
-        lines = log.read_text().splitlines()
+    args = ("--port", "0", "--gateway-port", "0", "--speed", "200")
+    with running_local_up(args, tmp_path, os.environ) as text:
+        lines = text.splitlines()
         router = _value_after("router API:", lines).removesuffix("/endpoints/endpoint")
         yield LocalFleet(aws_url=_value_after("AWS endpoint:", lines), router_url=router)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def put_inputs(fleet: LocalFleet, count: int) -> list[str]:
