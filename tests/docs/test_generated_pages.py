@@ -6,7 +6,7 @@ import pytest
 
 from fleetscaler.deploy.template import fleet_template
 from fleetscaler.docs_gen import PAGES, REFERENCE_DIR, render_page
-from fleetscaler.local.scenario import SCENARIO_SCHEMA
+from fleetscaler.local.scenario_schema import SCENARIO_SCHEMA
 from fleetscaler.logic.server_config import KNOWN_ATTRIBUTES, SERVER_CONFIG_ATTRIBUTES
 
 

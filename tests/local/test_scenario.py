@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleetscaler.local.scenario import SCENARIO_SCHEMA, ScenarioError, load_scenario, parse_scenario
+from fleetscaler.local.scenario import ScenarioError, load_scenario, parse_scenario
+from fleetscaler.local.scenario_schema import SCENARIO_SCHEMA
 from tests.conftest import ROOT
 
 SCENARIOS = sorted((ROOT / "data" / "scenarios").glob("*.yaml"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleetscaler.docs_gen.markdown import code, header, table
-from fleetscaler.local.scenario import REQUIRED, SCENARIO_SCHEMA
+from fleetscaler.local.scenario_schema import REQUIRED, SCENARIO_SCHEMA
 
 
 def render(repo_root: Path) -> str:
-    lines = header("Scenario file reference", "`SCENARIO_SCHEMA` in `src/fleetscaler/local/scenario.py`")
+    lines = header("Scenario file reference", "`SCENARIO_SCHEMA` in `src/fleetscaler/local/scenario_schema.py`")
     lines += [
         "Every section and key of a scenario file (`data/scenarios/*.yaml` or `.json`), by its path. Every key is "
         "checked: a key the format does not know is an error naming its full path and the closest known key "
