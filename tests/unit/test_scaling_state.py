@@ -514,3 +514,50 @@ def test_quotas_say_what_each_endpoint_can_work_through_at_the_target() -> None:
     decision = run(state, config, [in_service(1), in_service(1), in_service(1)], T0 + 5)
     # Then: cap x units x target, what it serves x units x target, nothing for one leaving
     assert decision.wake_up == (50, 10, 0)
+
+
+def _settled_at_eight() -> tuple[ScalingState, FleetConfig, list[EndpointObservation]]:
+    """Endpoint 1 (1 unit, cap 10) at 4 instances, endpoint 2 (2 units, cap 5) at 2: desired 8, settled."""
+    config = fleet(counts=(4, 2), units=(1, 2), caps=(10, 5))
+    seen = [in_service(4), in_service(2)]
+    settled = run(new_desired(ScalingState(desired=8), 8, T0), config, seen)
+    assert settled.state.status == SUCCESSFUL and settled.placement.targets == (4, 2)
+    return settled.state, config, seen
+
+
+def test_queues_that_announce_a_scale_out_move_no_capacity_between_endpoints_that_serve() -> None:
+    # Given a settled fleet of 8 units that may grow to 20, and a batch queued on both endpoints
+    state, config, seen = _settled_at_eight()
+    queued = [65.0, 70.0]
+    # When the engine reconciles before Application Auto Scaling has answered the queues
+    decision = reconcile(state, config, seen, T0 + 60, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
+                         backlog=queued, registered_max=20)
+    # Then no endpoint is raised for the queues (it would be Updating when the scale-out comes)
+    assert decision.updates == () and decision.placement.targets == (4, 2)
+    # And the scale-out, when it comes, places capacity on both at once
+    grown = reconcile(new_desired(decision.state, 20, T0 + 61), config, seen, T0 + 61, timeout_seconds=TIMEOUT,
+                      backoff_seconds=BACKOFF, backlog=queued, registered_max=20)
+    assert [(u.server, u.instance_count) for u in grown.updates] == [("1", 10), ("2", 5)]
+
+
+def test_queues_still_move_capacity_when_the_fleet_cannot_grow() -> None:
+    # Given the same fleet and queues, but 8 units is the most Application Auto Scaling may ask for
+    state, config, seen = _settled_at_eight()
+    decision = reconcile(state, config, seen, T0 + 60, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
+                         backlog=[65.0, 70.0], registered_max=8)
+    # Then capacity goes where the queue needs it most: endpoint 1 grows (endpoint 2 shrinks once it serves)
+    assert decision.placement.targets[0] > 4
+    assert [u.server for u in decision.updates] == ["1"]
+
+
+def test_a_stranded_queue_gets_capacity_even_while_a_scale_out_is_announced() -> None:
+    # Given endpoint 1 at 4 instances and endpoint 2 at none, desired 4, settled; the fleet may grow to 20
+    config = fleet(counts=(4, 0), units=(1, 2), caps=(10, 5))
+    seen = [in_service(4), in_service(0)]
+    settled = run(new_desired(ScalingState(desired=4), 4, T0), config, seen)
+    # When requests queue on endpoint 2, which has no instance (they cannot move)
+    decision = reconcile(settled.state, config, seen, T0 + 60, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
+                         backlog=[40.0, 30.0], registered_max=20)
+    # Then endpoint 2 gets an instance at once, without waiting for the scale-out
+    assert decision.placement.targets[1] >= 1
+    assert "2" in [u.server for u in decision.updates]

@@ -371,6 +371,26 @@ def _observe(
     return runtime
 
 
+
+def _scale_out_announced(
+    placed: int,
+    *,
+    planned: Sequence[EndpointRuntime],
+    fleet: FleetConfig,
+    observations: Sequence[EndpointObservation],
+    queued: Sequence[float],
+    target_per_unit: float,
+    room: int,
+) -> bool:
+    """The capacity placed is the one already planned, the fleet's queues need more than serves or comes (the
+    shortfall the scaling signal reports), and the fleet may still grow: a scale-out is on its way."""
+    targets = [runtime.target for runtime in planned]
+    if None in targets or capacity_of([t or 0 for t in targets], fleet.capacity_units) != placed:
+        return False
+    coming = sum(seen.heading * units for seen, units in zip(observations, fleet.capacity_units, strict=True))
+    return placed < room and math.ceil(sum(queued) / target_per_unit - 1e-9) > coming
+
+
 def reconcile(
     state: ScalingState,
     fleet: FleetConfig,
@@ -381,11 +401,13 @@ def reconcile(
     backoff_seconds: float,
     backlog: Sequence[float] | None = None,
     target_per_unit: float = DEFAULT_TARGET_BACKLOG_PER_UNIT,
+    registered_max: int | None = None,
 ) -> Decision:
     """The next step of the scaling: updates to issue now, status, actual capacity and routing weights.
 
     `backlog`: requests queued per endpoint (the engine's latest snapshot), so that capacity goes where the
-    queues are (`queue_floors`); `target_per_unit`: the backlog per capacity unit the fleet is scaled to."""
+    queues are (`queue_floors`); `target_per_unit`: the backlog per capacity unit the fleet is scaled to;
+    `registered_max`: the most Application Auto Scaling may ask for (MAX_CAPACITY; None: no bound)."""
     if len(observations) != len(fleet.servers):
         raise ValueError("one observation per server, in servers order")
     runtimes = [
@@ -429,6 +451,18 @@ def reconcile(
     if backlog is not None:
         queued = [0.0 if leaving else max(0.0, float(b)) for b, leaving in zip(backlog, draining, strict=True)]
         floors = queue_floors(queued, fleet.capacity_units, [s.upper for s in slots], placed, target_per_unit)
+        room = min(bound for bound in (registered_max, feasible, ENGINE_MAX_CAPACITY) if bound is not None)
+        if _scale_out_announced(placed, planned=runtimes, fleet=fleet, observations=observations, queued=queued,
+                                target_per_unit=target_per_unit, room=room):
+            # The queues need more than is placed and the fleet has room to grow: the scale-out they announce
+            # (the shortfall step acts on the same queues) places capacity where they are. Until it comes, the
+            # queues move capacity only toward an endpoint with none serving or coming (a stranded queue):
+            # raising an endpoint that already serves would hold it in Updating, and the scale-out could not
+            # reach it for a whole provisioning delay.
+            floors = tuple(
+                f if seen.heading == 0 else min(f, seen.heading)
+                for f, seen in zip(floors, observations, strict=True)
+            )
         slots = [replace(slot, floor=f) for slot, f in zip(slots, floors, strict=True)]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})
     arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]

@@ -507,6 +507,7 @@ class ScalingEngine:
             backoff_seconds=self.settings.failover_backoff_seconds,
             backlog=backlog,
             target_per_unit=self.settings.target_backlog_per_unit,
+            registered_max=self.settings.max_capacity,
         )
 
     def _act(
