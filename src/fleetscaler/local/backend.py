@@ -12,8 +12,7 @@ Auto Scaling emulator; only what they reach differs:
 | results in S3 | kept in memory (the emulator's completions) | written to moto's S3 |
 
 A port is installed by one entry of `FAST_PORTS` (a function that installs the backend's object where the
-production code finds it and returns how to undo it): a CloudWatch client for the scaling engine, say, is one
-more line there.
+production code finds it and returns how to undo it): the scaling engine's CloudWatch client is one such line.
 """
 
 from __future__ import annotations
@@ -159,7 +158,7 @@ class FastBackend(Backend):
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_SERVICE_NAME": "fleetscaler-local",
-                **scaling_environment(scenario.policy.target_backlog_per_instance),
+                **scaling_environment(scenario.policy.target_backlog_per_instance, scenario.capacity_range),
             }
         )
         self.emulator = SageMakerEmulator(
@@ -212,6 +211,7 @@ class FullStackBackend(Backend):
             seed=scenario.seed,
             event_faults=self._event_faults(),
             target_backlog_per_unit=scenario.policy.target_backlog_per_instance,
+            capacity_range=scenario.capacity_range,
         )
         self.clock = self.stack.clock
         self.scaling_transport = None

@@ -171,6 +171,14 @@ class Scenario:
         return min(e.instance_throughput / e.capacity_units for e in self.endpoints)
 
     @property
+    def capacity_range(self) -> tuple[int, int]:
+        """The fleet's [MinCapacity, MaxCapacity] as the template registers it: the policy's, or without a
+        max_capacity the endpoints' caps (an uncapped endpoint counts 100 instances)."""
+        caps = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in self.endpoints)
+        maximum = self.policy.max_capacity if self.policy.max_capacity is not None else caps
+        return self.policy.min_capacity, maximum
+
+    @property
     def client_weights(self) -> tuple[int, ...]:
         """The native baseline's fixed split: the scenario's, else max_instances x capacity_units."""
         if self.native_weights is not None:

@@ -160,9 +160,11 @@ SCENARIO_SCHEMA: dict[str, SectionSpec] = {
         "The fleet's Application Auto Scaling set-up, capacity counted in units, as the template's parameters.", (
             KeySpec("type", "string", "TargetTracking", "one of " + ", ".join(POLICY_TYPES),
                     "ScalingPolicyType (`fleetscaler simulate --policy` overrides it)."),
-            KeySpec("min_capacity", "whole number", "0", ">= 0", "The fleet's minimum capacity (MinCapacity)."),
-            KeySpec("max_capacity", "whole number or null", "no limit", ">= 0",
-                    "The fleet's maximum capacity (MaxCapacity)."),
+            KeySpec("min_capacity", "whole number", "0", ">= 0",
+                    "The fleet's minimum capacity (MinCapacity; the scaling Lambdas' MIN_CAPACITY)."),
+            KeySpec("max_capacity", "whole number or null",
+                    "the endpoints' caps (max_instances x capacity_units, 100 instances for an uncapped endpoint)",
+                    ">= 0", "The fleet's maximum capacity (MaxCapacity; the scaling Lambdas' MAX_CAPACITY)."),
             KeySpec("target_backlog_per_instance", "number", "5", "> 0",
                     "The target-tracking target on the fleet's backlog per capacity unit; with StepScaling, +1 "
                     "from it and +2 from twice it (TargetBacklogPerInstance)."),

@@ -703,11 +703,10 @@ def default_autoscaler(stack: Any, scenario: Scenario) -> tuple[Autoscaler | Non
         return None, "off (scenario policy disabled)"
     aas_module = importlib.import_module("fleetscaler.local.autoscaling")
     policy = scenario.policy
-    ceiling = sum(e.capacity_units * (100 if e.max_instances is None else e.max_instances) for e in scenario.endpoints)
-    maximum = policy.max_capacity if policy.max_capacity is not None else ceiling
+    minimum, maximum = scenario.capacity_range
     aas = aas_module.ApplicationAutoScaling(
         stack.scaling_resource_id,
-        policy.min_capacity,
+        minimum,
         maximum,
         stack.credentials,
         cloudwatch=stack.cloudwatch,

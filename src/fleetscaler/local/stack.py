@@ -71,11 +71,18 @@ class ProcessOverrides:
 LOCAL_METRICS_NAMESPACE = "fleetscaler"
 
 
-def scaling_environment(target_backlog_per_unit: float) -> dict[str, str]:
-    """What the template gives the scaling Lambdas that the local fleet must give them too."""
+def scaling_environment(
+    target_backlog_per_unit: float, capacity_range: tuple[int, int] | None = None
+) -> dict[str, str]:
+    """What the template gives the scaling Lambdas that the local fleet must give them too (MIN_CAPACITY and
+    MAX_CAPACITY are the range Application Auto Scaling registers, when the run has one)."""
+    bounds = {} if capacity_range is None else {
+        "MIN_CAPACITY": str(capacity_range[0]), "MAX_CAPACITY": str(capacity_range[1])
+    }
     return {
         "TARGET_BACKLOG_PER_UNIT": f"{target_backlog_per_unit:g}",
         "POWERTOOLS_METRICS_NAMESPACE": LOCAL_METRICS_NAMESPACE,
+        **bounds,
     }
 
 
@@ -157,9 +164,11 @@ class LocalStack:
         gateway_port: int = 0,
         start_time: float = FLEET_EPOCH,
         target_backlog_per_unit: float = DEFAULT_TARGET_BACKLOG_PER_UNIT,
+        capacity_range: tuple[int, int] | None = None,
     ) -> None:
         self.resource_name = resource_name
         self.target_backlog_per_unit = target_backlog_per_unit
+        self.capacity_range = capacity_range
         self.table_name = table_name
         self.endpoints = endpoints
         self.strategy = strategy
@@ -201,7 +210,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "TABLE_NAME": self.table_name,
             "RESOURCE_NAME": self.resource_name,
-            **scaling_environment(self.target_backlog_per_unit),
+            **scaling_environment(self.target_backlog_per_unit, self.capacity_range),
         }
 
     @property
