@@ -37,9 +37,9 @@ CAPACITY_SERVING_OR_COMING = "CapacityUnitsServingOrComing"
 CAPACITY_BOUND = "CapacityBound"
 
 # The step scale-out on CapacityShortfallUnits (alarm: >= 1): a shortfall in [low, high) adds `add` capacity
-# units in one step, at least two thirds of the shortfall and never more (20 steps is the service's limit per
-# policy; Application Auto Scaling keeps the result within MaxCapacity). The step scale-in on
-# CapacitySurplusUnits removes the same amounts for a surplus in the same ranges.
+# units in one step, at least two thirds of the shortfall and never more up to a shortfall of 768, then 512 a
+# step (20 steps is the service's limit per policy; Application Auto Scaling keeps the result within
+# MaxCapacity). The step scale-in on CapacitySurplusUnits removes the same amounts for a surplus in the same ranges.
 SHORTFALL_STEPS: tuple[tuple[int, int | None, int], ...] = (
     (1, 2, 1), (2, 3, 2), (3, 4, 3), (4, 6, 4), (6, 8, 6), (8, 12, 8), (12, 16, 12), (16, 24, 16), (24, 32, 24),
     (32, 48, 32), (48, 64, 48), (64, 96, 64), (96, 128, 96), (128, 192, 128), (192, 256, 192), (256, 384, 256),
