@@ -11,6 +11,7 @@ from fleetscaler.logic.scaling import (
     FAILED,
     IN_PROGRESS,
     PENDING,
+    SCALE_OUT_WAIT_SECONDS,
     SUCCESSFUL,
     EndpointObservation,
     ScalingState,
@@ -550,14 +551,34 @@ def test_queues_still_move_capacity_when_the_fleet_cannot_grow() -> None:
     assert [u.server for u in decision.updates] == ["1"]
 
 
-def test_a_stranded_queue_gets_capacity_even_while_a_scale_out_is_announced() -> None:
+def test_queues_wait_for_the_scale_out_they_announce_then_move_capacity_if_it_does_not_come() -> None:
     # Given endpoint 1 at 4 instances and endpoint 2 at none, desired 4, settled; the fleet may grow to 20
     config = fleet(counts=(4, 0), units=(1, 2), caps=(10, 5))
     seen = [in_service(4), in_service(0)]
-    settled = run(new_desired(ScalingState(desired=4), 4, T0), config, seen)
-    # When requests queue on endpoint 2, which has no instance (they cannot move)
-    decision = reconcile(settled.state, config, seen, T0 + 60, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
-                         backlog=[40.0, 30.0], registered_max=20)
-    # Then endpoint 2 gets an instance at once, without waiting for the scale-out
-    assert decision.placement.targets[1] >= 1
-    assert "2" in [u.server for u in decision.updates]
+    state = run(new_desired(ScalingState(desired=4), 4, T0), config, seen).state
+    queued = [40.0, 30.0]
+
+    def step(state: ScalingState, now: float):  # type: ignore[no-untyped-def]
+        return reconcile(state, config, seen, now, timeout_seconds=TIMEOUT, backoff_seconds=BACKOFF,
+                         backlog=queued, registered_max=20)
+
+    # When requests queue on both, endpoint 2 with no instance (they cannot move there)
+    first = step(state, T0 + 60)
+    # Then capacity stays where it is while the scale-out is awaited (it gives both queues capacity at once)
+    assert first.updates == () and first.state.scale_out_awaited_since == T0 + 60
+    waiting = step(first.state, T0 + 180)
+    assert waiting.updates == ()
+    # And when no scale-out has come after SCALE_OUT_WAIT_SECONDS, the stranded queue gets an instance
+    late = step(waiting.state, T0 + 60 + SCALE_OUT_WAIT_SECONDS)
+    assert late.placement.targets[1] >= 1 and "2" in [u.server for u in late.updates]
+    # And a new desired capacity ends the wait
+    grown = step(new_desired(waiting.state, 12, T0 + 200), T0 + 200)
+    assert grown.state.scale_out_awaited_since is None and grown.placement.targets[1] >= 1
+
+
+def test_the_awaited_scale_out_survives_the_record_and_a_corrupted_value_is_dropped() -> None:
+    state = replace(ScalingState(desired=4), scale_out_awaited_since=T0)
+    assert ScalingState.from_record(4, "Successful", None, state.engine_json()).scale_out_awaited_since == T0
+    broken = ScalingState.from_record(4, "Successful", None, '{"scaleOutAwaitedSince": "soon"}')
+    assert broken.scale_out_awaited_since is None
+    assert any("scaleOutAwaitedSince" in problem for problem in broken.discarded)

@@ -47,6 +47,10 @@ CHANGING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "Rollin
 FAILED_STATUSES = frozenset({"Failed", "RollingBack", "UpdateRollbackFailed", MISSING})
 # How soon an endpoint backed off after a failure is tried again when backing off cannot help (see reconcile).
 STRANDED_RETRY_SECONDS = 60.0
+# How long queues that announce a scale-out hold capacity where it is, waiting for Application Auto Scaling
+# (its shortfall step acts on the next minute's datapoint, target tracking on the third); past it (scaling
+# suspended, a policy that does not act) the queues move capacity again.
+SCALE_OUT_WAIT_SECONDS = 180.0
 # The most capacity units the engine places (its placement search is exact; beyond this it gets slow). A
 # larger desired capacity is recorded as it is and this much is placed.
 ENGINE_MAX_CAPACITY = 1000
@@ -116,6 +120,8 @@ class ScalingState:
     endpoints: Mapping[str, EndpointRuntime] = field(default_factory=dict)
     # What one capacity unit completes per second, as observed while the fleet was busy.
     throughput: Throughput = field(default_factory=Throughput)
+    # Since when the queues have announced a scale-out that has not come yet (None: they announce none).
+    scale_out_awaited_since: float | None = None
     # What could not be read back from the stored record (and was dropped); empty when it read cleanly.
     discarded: tuple[str, ...] = field(default=(), compare=False)
 
@@ -132,6 +138,7 @@ class ScalingState:
                 "startedAt": self.started_at,
                 "issuedAny": self.issued_any,
                 "throughput": [self.throughput.completed, self.throughput.unit_seconds],
+                "scaleOutAwaitedSince": self.scale_out_awaited_since,
                 "endpoints": {name: asdict(runtime) for name, runtime in sorted(self.endpoints.items())},
             },
             sort_keys=True,
@@ -168,6 +175,10 @@ class ScalingState:
                 throughput = Throughput(float(raw_throughput[0]), float(raw_throughput[1]))
             else:
                 problems.append(f"throughput: not [completed, unit-seconds] ({raw_throughput!r})")
+        awaited = engine.get("scaleOutAwaitedSince")
+        if awaited is not None and not _is_number(awaited):
+            problems.append(f"scaleOutAwaitedSince: not a number ({awaited!r})")
+            awaited = None
         return ScalingState(
             desired=desired,
             status=status if status in SCALING_STATUSES else SUCCESSFUL,
@@ -176,6 +187,7 @@ class ScalingState:
             issued_any=engine.get("issuedAny") is True,
             endpoints=endpoints,
             throughput=throughput,
+            scale_out_awaited_since=None if awaited is None else float(awaited),
             discarded=tuple(problems),
         )
 
@@ -448,21 +460,23 @@ def reconcile(
     # as Application Auto Scaling set it, and this much is placed.
     feasible = max_capacity(slots)
     placed = min(state.desired, ENGINE_MAX_CAPACITY if feasible is None else feasible, ENGINE_MAX_CAPACITY)
+    awaited_since = state.scale_out_awaited_since
     if backlog is not None:
         queued = [0.0 if leaving else max(0.0, float(b)) for b, leaving in zip(backlog, draining, strict=True)]
         floors = queue_floors(queued, fleet.capacity_units, [s.upper for s in slots], placed, target_per_unit)
         room = min(bound for bound in (registered_max, feasible, ENGINE_MAX_CAPACITY) if bound is not None)
         if _scale_out_announced(placed, planned=runtimes, fleet=fleet, observations=observations, queued=queued,
                                 target_per_unit=target_per_unit, room=room):
-            # The queues need more than is placed and the fleet has room to grow: the scale-out they announce
-            # (the shortfall step acts on the same queues) places capacity where they are. Until it comes, the
-            # queues move capacity only toward an endpoint with none serving or coming (a stranded queue):
-            # raising an endpoint that already serves would hold it in Updating, and the scale-out could not
-            # reach it for a whole provisioning delay.
-            floors = tuple(
-                f if seen.heading == 0 else min(f, seen.heading)
-                for f, seen in zip(floors, observations, strict=True)
-            )
+            awaited_since = now if awaited_since is None else awaited_since
+            if now - awaited_since < SCALE_OUT_WAIT_SECONDS:
+                # The queues need more than serves or comes and the fleet has room to grow: the scale-out they
+                # announce (the shortfall step acts on the same queues) gives every queue capacity, stranded
+                # ones first. Until it comes, capacity stays where it is: an endpoint raised now would still be
+                # Updating when the scale-out comes (SageMaker takes one update at a time), and its part of the
+                # scale-out would wait a whole provisioning delay.
+                floors = tuple(min(f, seen.heading) for f, seen in zip(floors, observations, strict=True))
+        else:
+            awaited_since = None
         slots = [replace(slot, floor=f) for slot, f in zip(slots, floors, strict=True)]
     settle_times = sorted({runtime.settled_at for runtime in runtimes})
     arrival_rank = [settle_times.index(runtime.settled_at) for runtime in runtimes]
@@ -569,6 +583,7 @@ def reconcile(
         failure_reason=reason,
         issued_any=issued_any,
         endpoints={**state.endpoints, **dict(zip(fleet.servers, runtimes, strict=True))},
+        scale_out_awaited_since=awaited_since,
     )
     # Capacity serving or on its way, on the endpoints that take requests: what the scaling signal counts.
     heading = [

@@ -127,12 +127,13 @@ def test_requests_at_zero_are_counted_before_cloudwatch_sees_them(at_zero: Provi
 
 
 def test_a_stranded_queue_gets_capacity_moved_to_it(at_zero: ProvisioningSageMaker, lambda_context: Any) -> None:
-    # Given the fleet back at 1 unit on endpoint-1, and 7 requests stranded on endpoint-3 (no instance there)
+    # Given the fleet back at 1 unit on endpoint-1, and 3 requests stranded on endpoint-3 (no instance there): one
+    # unit holds them at the target, so no scale-out is coming
     patch(lambda_context, 1)
     for event in at_zero.complete_all():
         endpoint_state.handler(event, lambda_context)
     assert at_zero.counts() == {"endpoint-1": 1, "endpoint-2": 0, "endpoint-3": 0}
-    queue({"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 7})
+    queue({"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 3})
     # When the schedule fires
     tick(lambda_context)
     # Then endpoint-3 gets the instance (made before endpoint-1's is released)
@@ -167,3 +168,29 @@ def test_a_corrupted_snapshot_is_ignored_and_replaced(fleet: ProvisioningSageMak
     assert tick(lambda_context)["handled"] is True
     assert any("routing.backlog: has 1 entries but servers has 3" in w for w in warnings), warnings
     assert [int(b) for b in table_item("server_config")["routing"]["backlog"]] == [3, 0, 0]
+
+
+def test_a_stranded_queue_that_announces_a_scale_out_gets_its_capacity_from_it(
+    at_zero: ProvisioningSageMaker, lambda_context: Any
+) -> None:
+    # Given the fleet back at 1 unit on endpoint-1, and 7 requests stranded on endpoint-3: more than one unit holds
+    patch(lambda_context, 1)
+    for event in at_zero.complete_all():
+        endpoint_state.handler(event, lambda_context)
+    queue({"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 7})
+    calls = len(at_zero.calls)
+    # When the schedule fires
+    signal = tick(lambda_context)["signal"]
+    # Then the signal asks for one more unit and no instance moves while that scale-out is awaited
+    assert signal["CapacityShortfallUnits"] == 1
+    assert len(at_zero.calls) == calls
+    # When Application Auto Scaling answers with desired 2
+    patch(lambda_context, 2)
+    # Then the scale-out goes where the queue is: endpoint-3 first, in one update
+    assert at_zero.calls[calls] == ("endpoint-3", 2)
+    for event in at_zero.complete_all():
+        endpoint_state.handler(event, lambda_context)
+    tick(lambda_context)
+    for event in at_zero.complete_all():
+        endpoint_state.handler(event, lambda_context)
+    assert at_zero.counts() == {"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 2}
