@@ -65,6 +65,12 @@ def patch(context: Any, desired: int) -> dict[str, Any]:
     return json.loads(response["body"])
 
 
+def deliver(fleet: ProvisioningSageMaker, context: Any) -> None:
+    """Finish every update in flight and hand the endpoint-state Lambda the events they send."""
+    for event in fleet.complete_all():
+        endpoint_state.handler(event, context)
+
+
 def route(context: Any, count: int) -> list[str]:
     names = []
     for _ in range(count):
@@ -78,8 +84,7 @@ def route(context: Any, count: int) -> list[str]:
 def at_zero(fleet: ProvisioningSageMaker, lambda_context: Any) -> ProvisioningSageMaker:
     """The seed fleet scaled to zero (every endpoint InService at 0 instances)."""
     patch(lambda_context, 0)
-    for event in fleet.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(fleet, lambda_context)
     assert fleet.counts() == {"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 0}
     return fleet
 
@@ -130,19 +135,16 @@ def test_a_stranded_queue_gets_capacity_moved_to_it(at_zero: ProvisioningSageMak
     # Given the fleet back at 1 unit on endpoint-1, and 3 requests stranded on endpoint-3 (no instance there): one
     # unit holds them at the target, so no scale-out is coming
     patch(lambda_context, 1)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     assert at_zero.counts() == {"endpoint-1": 1, "endpoint-2": 0, "endpoint-3": 0}
     queue({"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 3})
     # When the schedule fires
     tick(lambda_context)
     # Then endpoint-3 gets the instance (made before endpoint-1's is released)
     assert at_zero.calls[-1] == ("endpoint-3", 1)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     tick(lambda_context)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     assert at_zero.counts() == {"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 1}
 
 
@@ -175,8 +177,7 @@ def test_a_stranded_queue_that_announces_a_scale_out_gets_its_capacity_from_it(
 ) -> None:
     # Given the fleet back at 1 unit on endpoint-1, and 7 requests stranded on endpoint-3: more than one unit holds
     patch(lambda_context, 1)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     queue({"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 7})
     calls = len(at_zero.calls)
     # When the schedule fires
@@ -188,9 +189,7 @@ def test_a_stranded_queue_that_announces_a_scale_out_gets_its_capacity_from_it(
     patch(lambda_context, 2)
     # Then the scale-out goes where the queue is: endpoint-3 first, in one update
     assert at_zero.calls[calls] == ("endpoint-3", 2)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     tick(lambda_context)
-    for event in at_zero.complete_all():
-        endpoint_state.handler(event, lambda_context)
+    deliver(at_zero, lambda_context)
     assert at_zero.counts() == {"endpoint-1": 0, "endpoint-2": 0, "endpoint-3": 2}
