@@ -388,18 +388,18 @@ def _scale_out_announced(
     placed: int,
     *,
     planned: Sequence[EndpointRuntime],
-    fleet: FleetConfig,
-    observations: Sequence[EndpointObservation],
+    units: Sequence[int],
+    coming: int,
     queued: Sequence[float],
     target_per_unit: float,
     room: int,
 ) -> bool:
-    """The capacity placed is the one already planned, the fleet's queues need more than serves or comes (the
-    shortfall the scaling signal reports), and the fleet may still grow: a scale-out is on its way."""
+    """The capacity placed is the one already planned, the fleet's queues need more than the `coming` capacity
+    units serve or bring (the shortfall the scaling signal reports), and the fleet may still grow: a scale-out is
+    on its way."""
     targets = [runtime.target for runtime in planned]
-    if None in targets or capacity_of([t or 0 for t in targets], fleet.capacity_units) != placed:
+    if None in targets or capacity_of([t or 0 for t in targets], units) != placed:
         return False
-    coming = sum(seen.heading * units for seen, units in zip(observations, fleet.capacity_units, strict=True))
     return placed < room and math.ceil(sum(queued) / target_per_unit - 1e-9) > coming
 
 
@@ -465,8 +465,9 @@ def reconcile(
         queued = [0.0 if leaving else max(0.0, float(b)) for b, leaving in zip(backlog, draining, strict=True)]
         floors = queue_floors(queued, fleet.capacity_units, [s.upper for s in slots], placed, target_per_unit)
         room = min(bound for bound in (registered_max, feasible, ENGINE_MAX_CAPACITY) if bound is not None)
-        if _scale_out_announced(placed, planned=runtimes, fleet=fleet, observations=observations, queued=queued,
-                                target_per_unit=target_per_unit, room=room):
+        coming_now = capacity_of(_serving_or_coming(observations, runtimes, draining, now), fleet.capacity_units)
+        if _scale_out_announced(placed, planned=runtimes, units=fleet.capacity_units, coming=coming_now,
+                                queued=queued, target_per_unit=target_per_unit, room=room):
             awaited_since = now if awaited_since is None else awaited_since
             if now - awaited_since < SCALE_OUT_WAIT_SECONDS:
                 # The queues need more than serves or comes and the fleet has room to grow: the scale-out they
@@ -585,14 +586,8 @@ def reconcile(
         endpoints={**state.endpoints, **dict(zip(fleet.servers, runtimes, strict=True))},
         scale_out_awaited_since=awaited_since,
     )
-    # Capacity serving or on its way, on the endpoints that take requests: what the scaling signal counts.
-    heading = [
-        0
-        if draining[i] or _winding_down(seen, runtimes[i])
-        else (seen.heading if runtimes[i].available(now) else seen.serving)
-        for i, seen in enumerate(observations)
-    ]
-    coming = sum(n * u for n, u in zip(heading, fleet.capacity_units, strict=True))
+    heading = _serving_or_coming(observations, runtimes, draining, now)
+    coming = capacity_of(heading, fleet.capacity_units)
     # Routing follows the capacity that serves or is on its way; the part still starting counts behind its own
     # target backlog (`ahead`) while capacity serves somewhere: a request finishes sooner where capacity serves
     # until those queues are as long.
@@ -650,6 +645,20 @@ def _plan_with_probes(
     capacity = capacity_of(targets, [slot.units for slot in slots])
     reason = None if capacity == placed else base.shortfall_reason
     return Placement(tuple(targets), capacity, placed, reason)
+
+
+def _serving_or_coming(
+    observations: Sequence[EndpointObservation], runtimes: Sequence[EndpointRuntime], draining: Sequence[bool],
+    now: float,
+) -> list[int]:
+    """Instances serving or on their way on each endpoint that takes requests: what the scaling signal counts
+    (an endpoint backed off counts what it serves, one leaving the fleet or winding down to 0 nothing)."""
+    return [
+        0
+        if draining[i] or _winding_down(seen, runtimes[i])
+        else (seen.heading if runtimes[i].available(now) else seen.serving)
+        for i, seen in enumerate(observations)
+    ]
 
 
 def _winding_down(seen: EndpointObservation, runtime: EndpointRuntime) -> bool:
