@@ -160,8 +160,7 @@ class SimulationResult:
         """For each rise of the load: (when the load reached its new level, seconds until the InService capacity
         met the new demand, or None if it did not before the load fell again)."""
         scenario = self.scenario
-        caps = sum(e.capacity_units * (e.max_instances or 10**6) for e in scenario.endpoints)
-        ceiling = min(caps, scenario.policy.max_capacity if scenario.policy.max_capacity is not None else caps)
+        ceiling = scenario.capacity_range[1]  # the most Application Auto Scaling may ask for
         responses: list[tuple[float, float | None]] = []
         previous_rate = scenario.traffic[0].rate_to if scenario.traffic else 0.0
         for phase in scenario.traffic[1:]:
