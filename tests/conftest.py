@@ -219,3 +219,9 @@ def running_local_up(args: Sequence[str], workdir: Path, env: Mapping[str, str])
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def local_up_url(printed: str, label: str) -> str:
+    """The URL `fleetscaler local up` printed after `label` (e.g. "AWS endpoint:", "router API:")."""
+    line = next(line for line in printed.splitlines() if line.strip().startswith(label))
+    return line.split(label, 1)[1].split()[0]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import running_local_up
+from tests.conftest import local_up_url, running_local_up
 from tests.docs.examples import DOCUMENTED_AWS_PORT, DOCUMENTED_GATEWAY_PORT, LocalFleetUrls, example_environment
 
 SPEED = 60  # fleet seconds per wall second, as the documentation says
@@ -23,8 +23,7 @@ def _free(port: int) -> bool:
 
 
 def _port_after(label: str, text: str) -> int:
-    line = next(line for line in text.splitlines() if line.strip().startswith(label))
-    url = line.split(label, 1)[1].split()[0]  # http://127.0.0.1:PORT[/path]
+    url = local_up_url(text, label)  # http://127.0.0.1:PORT[/path]
     return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
 
 

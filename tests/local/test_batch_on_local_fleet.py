@@ -20,7 +20,7 @@ import pytest
 from fleetscaler.cli.main import main
 from fleetscaler.local.sagemaker_emulator import OUTPUT_BUCKET
 from tests.cli.conftest import restore_table_binding
-from tests.conftest import running_local_up
+from tests.conftest import local_up_url, running_local_up
 
 __all__ = ["restore_table_binding"]
 
@@ -37,11 +37,6 @@ class LocalFleet:
         return boto3.client("s3", endpoint_url=self.aws_url)
 
 
-def _value_after(label: str, lines: list[str]) -> str:
-    line = next(line for line in lines if line.strip().startswith(label))
-    return line.split(label, 1)[1].split()[0]
-
-
 @pytest.fixture
 def local_fleet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalFleet]:
     """`fleetscaler local up` on free ports at 200x fleet time, and this process's credentials set to its key."""
@@ -50,9 +45,8 @@ def local_fleet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loc
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     args = ("--port", "0", "--gateway-port", "0", "--speed", "200")
     with running_local_up(args, tmp_path, os.environ) as text:
-        lines = text.splitlines()
-        router = _value_after("router API:", lines).removesuffix("/endpoints/endpoint")
-        yield LocalFleet(aws_url=_value_after("AWS endpoint:", lines), router_url=router)
+        router = local_up_url(text, "router API:").removesuffix("/endpoints/endpoint")
+        yield LocalFleet(aws_url=local_up_url(text, "AWS endpoint:"), router_url=router)
 
 
 def put_inputs(fleet: LocalFleet, count: int) -> list[str]:
